@@ -1,0 +1,1 @@
+"""Troupe: the runtime kit every Troupe service, adapter and tool is built with."""
