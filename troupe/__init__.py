@@ -1,1 +1,17 @@
-"""Troupe: the runtime kit every Troupe service, adapter and tool is built with."""
+"""Troupe: the runtime kit every Troupe service, adapter and tool is built with.
+
+A service is declared with ``Service`` and its decorators; handlers raise
+``Rejected`` to refuse a command, return the new state (or ``Emit``) to change an
+entity, and return ``Command``s to ask other services for changes.
+"""
+
+from troupe.service.declaration import (
+    Command,
+    CommandContext,
+    Emit,
+    EventContext,
+    Rejected,
+    Service,
+)
+
+__all__ = ["Command", "CommandContext", "Emit", "EventContext", "Rejected", "Service"]

@@ -59,7 +59,11 @@ class Settings(BaseSettings):
 
     @classmethod
     def settings_customise_sources(  # type: ignore[override]
-        cls, settings_cls: type[BaseSettings], init_settings, env_settings, dotenv_settings,
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings,
+        env_settings,
+        dotenv_settings,
         file_secret_settings,
     ):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))

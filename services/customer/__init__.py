@@ -1,0 +1,1 @@
+"""The customer service: customer profiles, identified by phone number."""

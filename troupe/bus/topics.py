@@ -1,0 +1,43 @@
+"""Topic names of the layer, and creating them."""
+
+from __future__ import annotations
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from troupe.settings import KafkaSettings
+
+
+def events_topic(service: str) -> str:
+    return f"{service}.events"
+
+
+def commands_topic(service: str) -> str:
+    return f"{service}.commands"
+
+
+def dlq_topic(service: str) -> str:
+    return f"{service}.dlq"
+
+
+AUDIT_TOPIC = "audit.events"
+
+
+def ensure_topics(kafka: KafkaSettings, names: list[str], timeout: float = 30.0) -> None:
+    """Creates the topics that do not exist yet (all with the same partition count,
+    so that a service's commands and events topics are co-partitioned)."""
+    admin = AdminClient(kafka.client_config())
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    missing = [name for name in dict.fromkeys(names) if name not in existing]
+    if not missing:
+        return
+    futures = admin.create_topics(
+        [NewTopic(name, kafka.partitions, kafka.replication_factor) for name in missing],
+        operation_timeout=timeout,
+    )
+    for name, future in futures.items():
+        try:
+            future.result(timeout)
+        except Exception as error:
+            # Another instance may have created it in between; that is fine.
+            if "TOPIC_ALREADY_EXISTS" not in str(error):
+                raise RuntimeError(f"cannot create topic {name}: {error}") from error

@@ -1,0 +1,296 @@
+"""How a service is declared: its entity, its command handlers, its reactions to
+other services' events, the projections it keeps and the gRPC API it serves.
+
+Everything is checked when it is declared, so a wrong declaration fails at import
+time, not at the first message; and the declarations are data (`Topology`) from
+which the choreography map is printed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
+
+from contracts.events.v1 import envelope_pb2
+from troupe.bus.topics import commands_topic, events_topic
+
+EntityT = TypeVar("EntityT", bound=Message)
+PayloadT = TypeVar("PayloadT", bound=Message)
+StateT = TypeVar("StateT", bound=Message)
+
+SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+CONTRACT_PACKAGE = re.compile(r"^contracts\.([a-z][a-z0-9_]*)\.v\d+$")
+
+
+class Rejected(Exception):
+    """A business rule refuses a command. Not retried: the same command would be
+    refused again. The caller gets the message; the record goes to the DLQ."""
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """A handler's decision: the entity's new state, announced as ``type``."""
+
+    type: str
+    state: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A request to change an entity of the service whose contracts define ``payload``."""
+
+    entity_id: str
+    payload: Message
+    expected_version: int | None = None
+
+    @property
+    def service(self) -> str:
+        return service_of(self.payload.DESCRIPTOR.full_name)
+
+    @property
+    def type(self) -> str:
+        return command_type(type(self.payload))
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """Where a change comes from: carried into every record it leads to."""
+
+    record_id: str
+    correlation_id: str
+    actor: envelope_pb2.Actor
+    entity_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    cause: Cause
+    command_type: str
+    # Version of the entity before this command; 0 if it does not exist yet.
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventContext:
+    cause: Cause
+    event_type: str
+    source: str
+    entity_version: int
+
+
+def service_of(message_full_name: str) -> str:
+    """The service that owns a contract message: ``contracts.<service>.v1.X``."""
+    package = message_full_name.rsplit(".", 1)[0]
+    match = CONTRACT_PACKAGE.match(package)
+    if not match:
+        raise ValueError(
+            f"{message_full_name} is not in a service contract package contracts.<service>.vN"
+        )
+    return match.group(1).replace("_", "-")
+
+
+def command_type(payload: type[Message]) -> str:
+    name = payload.DESCRIPTOR.name
+    return name.removesuffix("Request")
+
+
+CommandHandler = Callable[[Any, Any, CommandContext], Message | Emit]
+ReactionHandler = Callable[[Any, EventContext], Iterable[Command] | Command | None]
+
+
+@dataclass(frozen=True)
+class CommandDeclaration:
+    payload: type[Message]
+    emits: tuple[str, ...]
+    handler: CommandHandler
+
+    @property
+    def type(self) -> str:
+        return command_type(self.payload)
+
+
+@dataclass(frozen=True)
+class ReactionDeclaration:
+    topic: str
+    event_types: tuple[str, ...]
+    state: type[Message]
+    sends: tuple[type[Message], ...]
+    handler: ReactionHandler
+    # Only read this topic while every listed topic has no lag.
+    after: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GrpcDeclaration:
+    descriptor: ServiceDescriptor
+    add_to_server: Callable[[Any, Any], None]
+    servicer: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The service's place in the choreography, derived from its declarations."""
+
+    service: str
+    consumes: dict[str, tuple[str, ...]]
+    produces: dict[str, tuple[str, ...]]
+    projections: tuple[str, ...]
+
+    def lines(self) -> list[str]:
+        out = [f"service {self.service}"]
+        for topic, types in sorted(self.consumes.items()):
+            out.append(f"  consumes {topic}: {', '.join(types)}")
+        for topic, types in sorted(self.produces.items()):
+            out.append(f"  produces {topic}: {', '.join(types)}")
+        for topic in self.projections:
+            out.append(f"  projects {topic}")
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+@dataclass
+class Service(Generic[EntityT]):
+    """A service: owns ``<name>.events`` (its entities' changes) and ``<name>.commands``.
+
+    ``entity`` is the message of its entities' full state; ``id_field`` names the
+    field that every command payload carries the entity id in.
+    """
+
+    name: str
+    entity: type[EntityT]
+    id_field: str
+    commands: dict[str, CommandDeclaration] = field(default_factory=dict)
+    reactions: list[ReactionDeclaration] = field(default_factory=list)
+    projections: dict[str, type[Message]] = field(default_factory=dict)
+    apis: list[GrpcDeclaration] = field(default_factory=list)
+    lookups: dict[str, Callable[[EntityT], Iterable[str]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not SERVICE_NAME.match(self.name):
+            raise ValueError(f"service name {self.name!r} must match {SERVICE_NAME.pattern}")
+        if service_of(self.entity.DESCRIPTOR.full_name) != self.name:
+            raise ValueError(
+                f"entity {self.entity.DESCRIPTOR.full_name} is not in contracts.{self.name}"
+            )
+
+    @property
+    def events_topic(self) -> str:
+        return events_topic(self.name)
+
+    @property
+    def commands_topic(self) -> str:
+        return commands_topic(self.name)
+
+    def command(
+        self, payload: type[PayloadT], *, emits: str | tuple[str, ...]
+    ) -> Callable[[Callable[[EntityT | None, PayloadT, CommandContext], EntityT | Emit]], Any]:
+        """Declares the handler of one command: (current state or None, payload,
+        context) → the new state (announced as ``emits``) or an ``Emit``."""
+        if service_of(payload.DESCRIPTOR.full_name) != self.name:
+            raise ValueError(f"{payload.DESCRIPTOR.full_name} is not a command of {self.name}")
+        if self.id_field not in payload.DESCRIPTOR.fields_by_name:
+            raise ValueError(f"{payload.DESCRIPTOR.full_name} has no field {self.id_field!r}")
+        full_name = payload.DESCRIPTOR.full_name
+        if full_name in self.commands:
+            raise ValueError(f"{full_name} already has a handler in {self.name}")
+        emitted = (emits,) if isinstance(emits, str) else tuple(emits)
+        if not emitted:
+            raise ValueError(f"the handler of {full_name} must declare the event types it emits")
+
+        def register(handler: Any) -> Any:
+            self.commands[full_name] = CommandDeclaration(payload, emitted, handler)
+            return handler
+
+        return register
+
+    def on(
+        self,
+        topic: str,
+        *event_types: str,
+        state: type[StateT],
+        sends: tuple[type[Message], ...] = (),
+        after: tuple[str, ...] = (),
+    ) -> Callable[[Callable[[StateT, EventContext], Any]], Any]:
+        """Declares a reaction to other services' events: (the entity's new state,
+        context) → the commands it sends (each of a type listed in ``sends``).
+
+        ``after`` makes the topic low priority: it is read only while the listed
+        topics have no lag (e.g. a bulk replay waits for live traffic)."""
+        if topic in (self.events_topic, self.commands_topic):
+            raise ValueError(f"{self.name} cannot react to its own topic {topic}")
+        if not event_types:
+            raise ValueError(f"a reaction to {topic} must name the event types it handles")
+        for payload in sends:
+            service_of(payload.DESCRIPTOR.full_name)  # fails for a non-contract message
+
+        def register(handler: Any) -> Any:
+            self.reactions.append(
+                ReactionDeclaration(
+                    topic, tuple(event_types), state, tuple(sends), handler, tuple(after)
+                )
+            )
+            return handler
+
+        return register
+
+    def lookup(self, name: str) -> Callable[[Callable[[EntityT], Iterable[str]]], Any]:
+        """Declares a secondary key to find entities by: the function gives an
+        entity's values for it (e.g. its phone numbers)."""
+        if name in self.lookups:
+            raise ValueError(f"lookup {name!r} is already declared in {self.name}")
+
+        def register(values: Callable[[EntityT], Iterable[str]]) -> Any:
+            self.lookups[name] = values
+            return values
+
+        return register
+
+    def lookup_keys(self, state: bytes) -> tuple[tuple[str, str], ...] | None:
+        """The (name, value) lookup keys of an entity state, None without lookups."""
+        if not self.lookups:
+            return None
+        entity = self.entity.FromString(state)
+        return tuple(
+            (name, value) for name, values in self.lookups.items() for value in values(entity)
+        )
+
+    def project(self, topic: str, state: type[Message]) -> None:
+        """Keeps a local, read-only copy of another service's entities."""
+        if topic == self.events_topic:
+            raise ValueError(f"{self.name} always materializes its own topic")
+        self.projections[topic] = state
+
+    def serve(
+        self,
+        descriptor: ServiceDescriptor,
+        add_to_server: Callable[[Any, Any], None],
+        servicer: Callable[[Any], Any],
+    ) -> None:
+        """Serves a gRPC API; ``servicer`` is built with the running service's runtime."""
+        self.apis.append(GrpcDeclaration(descriptor, add_to_server, servicer))
+
+    def topology(self) -> Topology:
+        consumes: dict[str, tuple[str, ...]] = {}
+        produces: dict[str, tuple[str, ...]] = {}
+        if self.commands:
+            consumes[self.commands_topic] = tuple(sorted(d.type for d in self.commands.values()))
+            produces[self.events_topic] = tuple(
+                sorted({t for d in self.commands.values() for t in d.emits})
+            )
+        for reaction in self.reactions:
+            consumes[reaction.topic] = tuple(
+                sorted(set(consumes.get(reaction.topic, ())) | set(reaction.event_types))
+            )
+            for payload in reaction.sends:
+                topic = commands_topic(service_of(payload.DESCRIPTOR.full_name))
+                produces[topic] = tuple(
+                    sorted(set(produces.get(topic, ())) | {command_type(payload)})
+                )
+        return Topology(self.name, consumes, produces, tuple(sorted(self.projections)))

@@ -1,0 +1,568 @@
+"""The exactly-once loop of a service: consume → decide → produce, one Kafka
+transaction per batch together with the consumed offsets.
+
+Batches adapt to the load: when records are waiting the loop takes up to
+``max_batch`` of them into one transaction; when idle it commits each arrival at
+once, so latency stays low without giving up throughput.
+
+Changes to one entity are serialized by partition ownership: commands are keyed
+by entity id, only the group member owning a commands partition changes those
+entities, and its transactions are fenced (KIP-447) if it loses the partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import OFFSET_INVALID, KafkaError, KafkaException, Message, TopicPartition
+from google.protobuf.message import DecodeError
+from google.protobuf.message import Message as ProtoMessage
+
+from contracts.events.v1 import envelope_pb2
+from troupe.bus import clients
+from troupe.bus.topics import dlq_topic
+from troupe.observability import logs, metrics, tracing
+from troupe.service import records
+from troupe.service.declaration import (
+    Cause,
+    Command,
+    CommandContext,
+    CommandDeclaration,
+    Emit,
+    EventContext,
+    ReactionDeclaration,
+    Rejected,
+    Service,
+)
+from troupe.service.replica import Replica
+from troupe.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+Reason = envelope_pb2.DeadLetterReason
+Owned = tuple[int, bytes, int]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3
+    first_backoff: float = 0.05
+    max_backoff: float = 1.0
+
+    def backoff(self, attempt: int) -> float:
+        return float(min(self.max_backoff, self.first_backoff * 2 ** (attempt - 1)))
+
+
+class DeadLetter(Exception):
+    """The record cannot be processed; it goes to the DLQ with this reason."""
+
+    def __init__(
+        self,
+        reason: int,
+        error: str,
+        attempts: int = 0,
+        record_id: str = "",
+        correlation_id: str = "",
+        entity_id: str = "",
+    ) -> None:
+        super().__init__(error)
+        self.reason = reason
+        self.error = error
+        self.attempts = attempts
+        self.record_id = record_id
+        self.correlation_id = correlation_id
+        self.entity_id = entity_id
+
+
+class Stopping(Exception):
+    """Shutdown was asked for while a batch was open: abort it, commit nothing."""
+
+
+class Processor:
+    def __init__(
+        self,
+        service: Service[Any],
+        kafka: KafkaSettings,
+        replica: Replica,
+        instance: str,
+        retry: RetryPolicy = RetryPolicy(),
+        max_batch: int = 5_000,
+        idle_wait: float = 0.1,
+    ) -> None:
+        self.service = service
+        self.replica = replica
+        self.retry = retry
+        self.max_batch = max_batch
+        self.idle_wait = idle_wait
+        self.stop_requested = threading.Event()
+        self._reactions: dict[tuple[str, str], ReactionDeclaration] = {
+            (r.topic, t): r for r in service.reactions for t in r.event_types
+        }
+        self._reaction_topics = {r.topic for r in service.reactions}
+        self._low_priority = {r.topic: r.after for r in service.reactions if r.after}
+        self.topics = ([service.commands_topic] if service.commands else []) + sorted(
+            self._reaction_topics
+        )
+        self.consumer = clients.consumer(
+            kafka,
+            group_id=service.name,
+            **{
+                "partition.assignment.strategy": "cooperative-sticky",
+                # Static membership: a restarted instance takes its partitions back
+                # at once instead of waiting for the old member's session to expire.
+                "group.instance.id": f"{service.name}-{instance}",
+                "session.timeout.ms": 10_000,
+                "statistics.interval.ms": 5_000,
+                "stats_cb": lambda stats: metrics.record_lag(service.name, stats),
+            },
+        )
+        self.producer = clients.transactional_producer(kafka, f"{service.name}-{instance}")
+        # Latest state of the entities this instance owns and has changed, as
+        # (version, state bytes, partition); ahead of the store until the replica
+        # catches up.
+        self._owned: dict[str, Owned] = {}
+        self._restoring: dict[int, int] = {}
+        self._paused_low: set[TopicPartition] = set()
+        self._lock = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def run(self) -> None:
+        if not self.topics:
+            return
+        self.producer.init_transactions(30)
+        self.consumer.subscribe(
+            self.topics,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,
+        )
+        try:
+            while not self.stop_requested.is_set():
+                self._resume_restored()
+                self._apply_priorities()
+                batch = self._poll()
+                if batch:
+                    self._process(batch)
+        finally:
+            # Every batch ends committed or aborted, so there is nothing half-done to
+            # finish; leaving the group hands the partitions over at once.
+            self.consumer.close()
+            self.producer.flush(5)
+
+    def stop(self) -> None:
+        self.stop_requested.set()
+
+    # -- polling -----------------------------------------------------------
+
+    def _poll(self) -> list[Message]:
+        batch = clients.poll_batch(self.consumer, self.max_batch, self.idle_wait)
+        return [m for m in batch if not self._is_error(m)]
+
+    def _is_error(self, message: Message) -> bool:
+        error = message.error()
+        if error is None:
+            return False
+        if error.code() != KafkaError._PARTITION_EOF:
+            log.warning("consumer error", extra=logs.fields(error=str(error)))
+        return True
+
+    # -- rebalancing -------------------------------------------------------
+
+    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        commands = [tp for tp in partitions if tp.topic == self.service.commands_topic]
+        if commands:
+            # Changing an entity needs its latest state: hold these partitions until
+            # the store has read the events partition up to its end.
+            for tp in commands:
+                events = TopicPartition(self.service.events_topic, tp.partition)
+                _, end = self.consumer.get_watermark_offsets(events, timeout=10, cached=False)
+                self._restoring[tp.partition] = end
+        consumer.incremental_assign(partitions)
+        if commands:
+            consumer.pause(commands)
+        log.info("partitions assigned", extra=logs.fields(partitions=_names(partitions)))
+
+    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        revoked = {tp.partition for tp in partitions if tp.topic == self.service.commands_topic}
+        if revoked:
+            self._owned = {k: v for k, v in self._owned.items() if v[2] not in revoked}
+            for partition in revoked:
+                self._restoring.pop(partition, None)
+        self._paused_low -= set(partitions)
+        consumer.incremental_unassign(partitions)
+        log.info("partitions revoked", extra=logs.fields(partitions=_names(partitions)))
+
+    def _resume_restored(self) -> None:
+        if not self._restoring:
+            return
+        done = [
+            p
+            for p, end in self._restoring.items()
+            if self.replica.position(self.service.events_topic, p) >= end
+        ]
+        for partition in done:
+            del self._restoring[partition]
+        if done:
+            self.consumer.resume([TopicPartition(self.service.commands_topic, p) for p in done])
+
+    def _apply_priorities(self) -> None:
+        """Pauses low-priority topics while the topics they yield to have lag."""
+        if not self._low_priority:
+            return
+        assignment = self.consumer.assignment()
+        for topic, after in self._low_priority.items():
+            busy = any(self._lag(tp) > 0 for tp in assignment if tp.topic in after)
+            mine = [tp for tp in assignment if tp.topic == topic]
+            if busy:
+                to_pause = [tp for tp in mine if tp not in self._paused_low]
+                if to_pause:
+                    self.consumer.pause(to_pause)
+                    self._paused_low.update(to_pause)
+            else:
+                to_resume = [tp for tp in mine if tp in self._paused_low]
+                if to_resume:
+                    self.consumer.resume(to_resume)
+                    self._paused_low.difference_update(to_resume)
+
+    def _lag(self, tp: TopicPartition) -> int:
+        _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+        position = self.consumer.position([tp])[0].offset
+        if high < 0 or position == OFFSET_INVALID:
+            low, high = self.consumer.get_watermark_offsets(tp, timeout=1.0, cached=False)
+            committed = self.consumer.committed([tp], timeout=1.0)[0].offset
+            position = committed if committed >= 0 else low
+        return max(0, high - position)
+
+    # -- the transaction ---------------------------------------------------
+
+    def _process(self, batch: list[Message]) -> None:
+        pending: dict[str, Owned] = {}
+        started = time.perf_counter()
+        self.producer.begin_transaction()
+        try:
+            for message in batch:
+                self._handle(message, pending)
+            offsets = _next_offsets(batch)
+            self.producer.send_offsets_to_transaction(
+                offsets, self.consumer.consumer_group_metadata(), 30
+            )
+            self._commit()
+        except Stopping:
+            self._abort(batch)
+            return
+        except KafkaException as error:
+            if error.args[0].fatal():
+                raise
+            log.warning("transaction aborted", extra=logs.fields(error=str(error)))
+            self._abort(batch)
+            return
+        self._owned.update(pending)
+        self._trim_owned()
+        service = self.service.name
+        metrics.TRANSACTIONS.labels(service, "committed").inc()
+        metrics.BATCH_SIZE.labels(service).observe(len(batch))
+        log.debug(
+            "batch committed",
+            extra=logs.fields(records=len(batch), seconds=round(time.perf_counter() - started, 4)),
+        )
+
+    def _commit(self) -> None:
+        while True:
+            try:
+                self.producer.commit_transaction(30)
+                return
+            except KafkaException as error:
+                if not error.args[0].retriable():
+                    raise
+
+    def _abort(self, batch: list[Message]) -> None:
+        """Aborts the open transaction and rewinds so the batch is processed again."""
+        self.producer.abort_transaction(30)
+        metrics.TRANSACTIONS.labels(self.service.name, "aborted").inc()
+        firsts: dict[tuple[str, int], int] = {}
+        for message in batch:
+            firsts.setdefault((message.topic(), message.partition()), message.offset())
+        assigned = set((tp.topic, tp.partition) for tp in self.consumer.assignment())
+        for (topic, partition), offset in firsts.items():
+            if (topic, partition) in assigned:
+                self.consumer.seek(TopicPartition(topic, partition, offset))
+
+    # -- one record ---------------------------------------------------------
+
+    def _handle(self, message: Message, pending: dict[str, Owned]) -> None:
+        topic = message.topic()
+        metrics.RECORDS.labels(self.service.name, topic).inc()
+        try:
+            if topic == self.service.commands_topic:
+                self._handle_command(message, pending)
+            else:
+                self._handle_event(message)
+        except DeadLetter as dead:
+            self._dead_letter(message, dead)
+
+    def _handle_command(self, message: Message, pending: dict[str, Owned]) -> None:
+        envelope, declaration, payload = self._decode_command(message)
+        entity_id = envelope.entity_id
+        cause = Cause(envelope.command_id, envelope.correlation_id, envelope.actor, entity_id)
+        logs.correlation_id.set(cause.correlation_id)
+        version, state_bytes, _ = pending.get(entity_id) or self._current(
+            entity_id, message.partition()
+        )
+        if envelope.HasField("expected_version") and envelope.expected_version != version:
+            raise self._dead(
+                Reason.DEAD_LETTER_REASON_REJECTED,
+                f"expected {entity_id} at version {envelope.expected_version}, it is at {version}",
+                cause,
+            )
+        entity_type = self.service.entity
+        context = CommandContext(cause, declaration.type, version)
+
+        def decide() -> ProtoMessage | Emit:
+            current = entity_type.FromString(state_bytes) if version else None
+            return declaration.handler(current, payload, context)
+
+        with tracing.span(f"{self.service.name} {declaration.type}", message.headers()):
+            decision = self._decide(declaration.type, decide, cause)
+            event_type, state = _emitted(declaration, decision, entity_type)
+            event = records.event(
+                source=self.service.name,
+                event_type=event_type,
+                entity_id=entity_id,
+                version=version + 1,
+                state=state,
+                cause=cause,
+            )
+            self.producer.produce(
+                self.service.events_topic,
+                event.SerializeToString(),
+                entity_id,
+                headers=tracing.current_headers(),
+            )
+        pending[entity_id] = (version + 1, event.state.value, message.partition())
+
+    def _handle_event(self, message: Message) -> None:
+        try:
+            envelope = envelope_pb2.Envelope.FromString(message.value() or b"")
+        except DecodeError as error:
+            raise DeadLetter(
+                Reason.DEAD_LETTER_REASON_UNDECODABLE, f"not an event envelope: {error}"
+            ) from error
+        reaction = self._reactions.get((message.topic(), envelope.type))
+        if reaction is None:
+            return  # an event type this service does not react to
+        cause = Cause(
+            envelope.event_id, envelope.correlation_id, envelope.actor, envelope.entity_id
+        )
+        logs.correlation_id.set(cause.correlation_id)
+        if envelope.state.TypeName() != reaction.state.DESCRIPTOR.full_name:
+            raise self._dead(
+                Reason.DEAD_LETTER_REASON_UNDECODABLE,
+                f"{envelope.type} carries {envelope.state.TypeName()!r}, expected {reaction.state.DESCRIPTOR.full_name}",
+                cause,
+            )
+        try:
+            state = reaction.state.FromString(envelope.state.value)
+        except DecodeError as error:
+            raise self._dead(
+                Reason.DEAD_LETTER_REASON_UNDECODABLE, f"undecodable state: {error}", cause
+            ) from error
+        context = EventContext(cause, envelope.type, envelope.source, envelope.entity_version)
+        with tracing.span(f"{self.service.name} on {envelope.type}", message.headers()):
+            sent = self._decide(envelope.type, lambda: reaction.handler(state, context), cause)
+            for command in _commands(sent):
+                if not isinstance(command.payload, reaction.sends):
+                    raise self._dead(
+                        Reason.DEAD_LETTER_REASON_FAILED,
+                        f"handler sent {command.type}, not declared in sends=",
+                        cause,
+                    )
+                envelope_out = records.command(command, cause)
+                self.producer.produce(
+                    f"{command.service}.commands",
+                    envelope_out.SerializeToString(),
+                    command.entity_id,
+                    headers=tracing.current_headers(),
+                )
+
+    def _decode_command(
+        self, message: Message
+    ) -> tuple[envelope_pb2.CommandEnvelope, CommandDeclaration, ProtoMessage]:
+        try:
+            envelope = envelope_pb2.CommandEnvelope.FromString(message.value() or b"")
+        except DecodeError as error:
+            raise DeadLetter(
+                Reason.DEAD_LETTER_REASON_UNDECODABLE, f"not a command envelope: {error}"
+            ) from error
+        cause = Cause(
+            envelope.command_id, envelope.correlation_id, envelope.actor, envelope.entity_id
+        )
+        if not envelope.command_id or not envelope.entity_id:
+            raise self._dead(
+                Reason.DEAD_LETTER_REASON_UNDECODABLE,
+                "command without command_id or entity_id",
+                cause,
+            )
+        key = message.key()
+        if key is not None and key.decode(errors="replace") != envelope.entity_id:
+            raise self._dead(
+                Reason.DEAD_LETTER_REASON_UNDECODABLE,
+                f"record key {key!r} is not the command's entity id {envelope.entity_id!r}",
+                cause,
+            )
+        declaration = self.service.commands.get(envelope.payload.TypeName())
+        if declaration is None:
+            raise self._dead(
+                Reason.DEAD_LETTER_REASON_UNKNOWN_TYPE,
+                f"{self.service.name} has no handler for {envelope.payload.TypeName() or envelope.type!r}",
+                cause,
+            )
+        try:
+            payload = declaration.payload.FromString(envelope.payload.value)
+        except DecodeError as error:
+            raise self._dead(
+                Reason.DEAD_LETTER_REASON_UNDECODABLE, f"undecodable payload: {error}", cause
+            ) from error
+        return envelope, declaration, payload
+
+    def _decide(self, record_type: str, decide: Callable[[], Any], cause: Cause) -> Any:
+        """Runs a handler, retrying failures with backoff; rejections are final."""
+        service = self.service.name
+        for attempt in range(1, self.retry.attempts + 1):
+            started = time.perf_counter()
+            try:
+                result = decide()
+                metrics.HANDLER_SECONDS.labels(service, record_type).observe(
+                    time.perf_counter() - started
+                )
+                return result
+            except Rejected as rejection:
+                raise self._dead(
+                    Reason.DEAD_LETTER_REASON_REJECTED, str(rejection), cause, attempt
+                ) from rejection
+            except Exception as error:
+                metrics.HANDLER_ERRORS.labels(service, record_type).inc()
+                log.warning(
+                    "handler failed",
+                    extra=logs.fields(type=record_type, attempt=attempt, error=repr(error)),
+                )
+                if attempt == self.retry.attempts:
+                    raise self._dead(
+                        Reason.DEAD_LETTER_REASON_FAILED,
+                        f"{type(error).__name__}: {error}",
+                        cause,
+                        attempt,
+                    ) from error
+                if self.stop_requested.wait(self.retry.backoff(attempt)):
+                    raise Stopping() from error
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _dead(reason: int, error: str, cause: Cause, attempts: int = 0) -> DeadLetter:
+        return DeadLetter(
+            reason, error, attempts, cause.record_id, cause.correlation_id, cause.entity_id
+        )
+
+    def _dead_letter(self, message: Message, dead: DeadLetter) -> None:
+        letter = envelope_pb2.DeadLetter(
+            service=self.service.name,
+            reason=dead.reason,  # type: ignore[arg-type]
+            error=dead.error,
+            attempts=dead.attempts,
+            failed_at=records.now(),
+            topic=message.topic(),
+            partition=message.partition(),
+            offset=message.offset(),
+            key=message.key() or b"",
+            value=message.value() or b"",
+            headers=[
+                envelope_pb2.RecordHeader(
+                    key=k, value=v if isinstance(v, bytes) else (v or "").encode()
+                )
+                for k, v in message.headers() or ()
+            ],
+            record_id=dead.record_id,
+            correlation_id=dead.correlation_id,
+            entity_id=dead.entity_id,
+        )
+        self.producer.produce(
+            dlq_topic(self.service.name), letter.SerializeToString(), message.key()
+        )
+        metrics.DEAD_LETTERS.labels(
+            self.service.name, envelope_pb2.DeadLetterReason.Name(dead.reason)
+        ).inc()
+        log.warning(
+            "record sent to the DLQ",
+            extra=logs.fields(
+                topic=message.topic(),
+                partition=message.partition(),
+                offset=message.offset(),
+                reason=envelope_pb2.DeadLetterReason.Name(dead.reason),
+                error=dead.error,
+            ),
+        )
+
+    # -- entity state ------------------------------------------------------
+
+    def _current(self, entity_id: str, partition: int) -> Owned:
+        # What this instance wrote while owning the partition is never behind the store.
+        owned = self._owned.get(entity_id)
+        if owned is not None:
+            return owned
+        stored = self.replica.store.get(self.service.events_topic, entity_id)
+        return (stored.version, stored.state, partition) if stored else (0, b"", partition)
+
+    def _trim_owned(self, limit: int = 100_000) -> None:
+        """Forgets owned states the store has caught up with, once there are many."""
+        if len(self._owned) <= limit:
+            return
+        stored = self.replica.store.versions(self.service.events_topic, list(self._owned))
+        self._owned = {k: v for k, v in self._owned.items() if stored.get(k, 0) < v[0]}
+
+
+def _emitted(
+    declaration: CommandDeclaration, decision: ProtoMessage | Emit, entity_type: type[ProtoMessage]
+) -> tuple[str, ProtoMessage]:
+    if isinstance(decision, Emit):
+        if decision.type not in declaration.emits:
+            raise DeadLetter(
+                Reason.DEAD_LETTER_REASON_FAILED,
+                f"handler of {declaration.type} emitted {decision.type}, not in emits={declaration.emits}",
+            )
+        event_type, state = decision.type, decision.state
+    elif len(declaration.emits) == 1:
+        event_type, state = declaration.emits[0], decision
+    else:
+        raise DeadLetter(
+            Reason.DEAD_LETTER_REASON_FAILED,
+            f"handler of {declaration.type} must return Emit(type, state): it may emit {declaration.emits}",
+        )
+    if not isinstance(state, entity_type):
+        raise DeadLetter(
+            Reason.DEAD_LETTER_REASON_FAILED,
+            f"handler of {declaration.type} returned {type(state).__name__}, not {entity_type.__name__}",
+        )
+    return event_type, state
+
+
+def _commands(sent: Iterable[Command] | Command | None) -> list[Command]:
+    if sent is None:
+        return []
+    if isinstance(sent, Command):
+        return [sent]
+    return list(sent)
+
+
+def _next_offsets(batch: list[Message]) -> list[TopicPartition]:
+    last: dict[tuple[str, int], int] = {}
+    for message in batch:
+        last[(message.topic(), message.partition())] = message.offset()
+    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+
+
+def _names(partitions: list[TopicPartition]) -> list[str]:
+    return [f"{tp.topic}[{tp.partition}]" for tp in partitions]

@@ -1,0 +1,89 @@
+"""Building and reading the records of the layer's topics."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from google.protobuf.any_pb2 import Any as AnyMessage
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from contracts.events.v1 import envelope_pb2
+from troupe.service.declaration import Cause, Command
+
+
+def now() -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(time.time_ns())
+    return stamp
+
+
+def pack(message: Message) -> AnyMessage:
+    packed = AnyMessage()
+    packed.Pack(message)
+    return packed
+
+
+def event(
+    *, source: str, event_type: str, entity_id: str, version: int, state: Message, cause: Cause
+) -> envelope_pb2.Envelope:
+    return envelope_pb2.Envelope(
+        event_id=str(uuid.uuid4()),
+        type=event_type,
+        entity_id=entity_id,
+        entity_version=version,
+        occurred_at=now(),
+        correlation_id=cause.correlation_id,
+        causation_id=cause.record_id,
+        actor=cause.actor,
+        state=pack(state),
+        source=source,
+    )
+
+
+def command(
+    command: Command, cause: Cause, command_id: str | None = None
+) -> envelope_pb2.CommandEnvelope:
+    envelope = envelope_pb2.CommandEnvelope(
+        command_id=command_id or str(uuid.uuid4()),
+        type=command.type,
+        entity_id=command.entity_id,
+        issued_at=now(),
+        correlation_id=cause.correlation_id,
+        causation_id=cause.record_id,
+        actor=cause.actor,
+        payload=pack(command.payload),
+    )
+    if command.expected_version is not None:
+        envelope.expected_version = command.expected_version
+    return envelope
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of a command: the event it produced, or why it produced none."""
+
+    command_id: str
+    entity_id: str
+    version: int = 0
+    event_id: str = ""
+    error: str = ""
+    reason: int = envelope_pb2.DEAD_LETTER_REASON_UNSPECIFIED
+
+    @property
+    def accepted(self) -> bool:
+        return not self.error
+
+
+def user(subject: str, name: str = "") -> envelope_pb2.Actor:
+    return envelope_pb2.Actor(kind=envelope_pb2.ACTOR_KIND_USER, id=subject, name=name or subject)
+
+
+def system(name: str) -> envelope_pb2.Actor:
+    return envelope_pb2.Actor(kind=envelope_pb2.ACTOR_KIND_EXTERNAL_SYSTEM, id=name, name=name)
+
+
+def service_actor(name: str) -> envelope_pb2.Actor:
+    return envelope_pb2.Actor(kind=envelope_pb2.ACTOR_KIND_SERVICE, id=name, name=name)

@@ -1,0 +1,252 @@
+"""The replica: keeps the local store equal to the service's own topic (and the
+projections of other topics), on every instance, for reads.
+
+It reads every partition (no consumer group), read_committed, from the offsets
+the store last applied, and applies each batch in one SQLite transaction. It also
+tells waiting callers what became of their commands (the event that a command
+caused, or its DLQ record) and wakes reads that wait for a version.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaError, TopicPartition
+from google.protobuf.message import DecodeError
+
+from contracts.events.v1 import envelope_pb2
+from troupe.bus import clients
+from troupe.observability import logs
+from troupe.service.records import Outcome
+from troupe.settings import KafkaSettings
+from troupe.state.store import EntityChange, Store, StoredEntity
+
+log = logging.getLogger(__name__)
+
+
+class Replica:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        store: Store,
+        topics: list[str],
+        outcomes_topic: str | None = None,
+        name: str = "replica",
+        lookup_keys: dict[str, Callable[[bytes], tuple[tuple[str, str], ...] | None]] | None = None,
+    ) -> None:
+        self.lookup_keys = lookup_keys or {}
+        self.kafka = kafka
+        self.store = store
+        self.topics = topics
+        self.outcomes_topic = outcomes_topic
+        self.name = name
+        self._positions: dict[tuple[str, int], int] = {}
+        self._expected: dict[str, Future[Outcome]] = {}
+        self._expected_lock = threading.Lock()
+        self._applied = threading.Condition()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.error: BaseException | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self, timeout: float = 30.0) -> None:
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError(f"{self.name} did not start: {self.error}")
+        if self.error:
+            raise RuntimeError(f"{self.name} failed to start") from self.error
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        consumer = clients.consumer(self.kafka, group_id=None)
+        try:
+            consumer.assign(self._assignment(consumer))
+            self._ready.set()
+            while not self._stop.is_set():
+                batch = clients.poll_batch(consumer, 10_000, 0.05)
+                if batch:
+                    self._apply(batch)
+                self._record_positions(consumer)
+        except BaseException as error:  # the owner sees it through .error and health
+            self.error = error
+            log.exception("replica stopped")
+            self._ready.set()
+        finally:
+            consumer.close()
+
+    def _assignment(self, consumer: Any) -> list[TopicPartition]:
+        stored = self.store.offsets()
+        metadata = consumer.list_topics(timeout=10).topics
+        assignment = []
+        for topic in self.topics:
+            for partition in metadata[topic].partitions:
+                offset = stored.get((topic, partition), OFFSET_BEGINNING)
+                assignment.append(TopicPartition(topic, partition, offset))
+        if self.outcomes_topic:
+            # Only outcomes of commands sent from now on matter.
+            for partition in metadata[self.outcomes_topic].partitions:
+                assignment.append(TopicPartition(self.outcomes_topic, partition, OFFSET_END))
+        return assignment
+
+    # -- applying ----------------------------------------------------------
+
+    def _apply(self, batch: list[Any]) -> None:
+        changes: list[EntityChange] = []
+        offsets: dict[tuple[str, int], int] = {}
+        outcomes: list[Outcome] = []
+        for message in batch:
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("replica consumer error", extra=logs.fields(error=str(error)))
+                continue
+            topic = message.topic()
+            if topic == self.outcomes_topic:
+                outcomes.extend(self._dead_letter_outcome(message))
+                continue
+            offsets[(topic, message.partition())] = message.offset() + 1
+            try:
+                event = envelope_pb2.Envelope.FromString(message.value() or b"")
+            except DecodeError:
+                # Only the runtime writes these topics; keep going, but say so loudly.
+                log.error(
+                    "undecodable record in an events topic",
+                    extra=logs.fields(
+                        topic=topic, partition=message.partition(), offset=message.offset()
+                    ),
+                )
+                continue
+            keys = self.lookup_keys.get(topic)
+            state = event.state.value
+            changes.append(
+                EntityChange(
+                    topic,
+                    event.entity_id,
+                    event.entity_version,
+                    event.type,
+                    state,
+                    keys(state) if keys else None,
+                )
+            )
+            if event.causation_id:
+                outcomes.append(
+                    Outcome(
+                        event.causation_id, event.entity_id, event.entity_version, event.event_id
+                    )
+                )
+        if changes or offsets:
+            self.store.apply(changes, offsets)
+        with self._applied:
+            self._positions.update(offsets)
+            self._applied.notify_all()
+        self._resolve(outcomes)
+
+    def _dead_letter_outcome(self, message: Any) -> list[Outcome]:
+        try:
+            letter = envelope_pb2.DeadLetter.FromString(message.value() or b"")
+        except DecodeError:
+            return []
+        if not letter.record_id:
+            return []
+        reason = envelope_pb2.DeadLetterReason.Name(letter.reason)
+        return [
+            Outcome(
+                letter.record_id,
+                letter.entity_id,
+                error=f"{reason}: {letter.error}",
+                reason=letter.reason,
+            )
+        ]
+
+    def _record_positions(self, consumer: Any) -> None:
+        # The position moves past transaction markers too, which the last applied
+        # record's offset does not show; readers compare it with end offsets. A
+        # partition with nothing to read has no position yet: it is at its end.
+        positions = {}
+        for tp in consumer.position(consumer.assignment()):
+            if tp.topic == self.outcomes_topic:
+                continue
+            offset = tp.offset
+            if offset < 0:
+                low, high = consumer.get_watermark_offsets(tp, cached=True)
+                offset = high if 0 <= low == high else -1
+            positions[(tp.topic, tp.partition)] = offset
+        with self._applied:
+            for key, offset in positions.items():
+                if offset > self._positions.get(key, -1):
+                    self._positions[key] = offset
+            self._applied.notify_all()
+
+    def _resolve(self, outcomes: list[Outcome]) -> None:
+        if not outcomes or not self._expected:
+            return
+        with self._expected_lock:
+            for outcome in outcomes:
+                future = self._expected.pop(outcome.command_id, None)
+                if future is not None:
+                    future.set_result(outcome)
+
+    # -- what callers use ---------------------------------------------------
+
+    def expect(self, command_id: str) -> Future[Outcome]:
+        """A future resolved when the command's event or DLQ record is read."""
+        future: Future[Outcome] = Future()
+        with self._expected_lock:
+            self._expected[command_id] = future
+        return future
+
+    def forget(self, command_id: str) -> None:
+        with self._expected_lock:
+            self._expected.pop(command_id, None)
+
+    def position(self, topic: str, partition: int) -> int:
+        with self._applied:
+            return self._positions.get((topic, partition), -1)
+
+    def wait_for_version(
+        self, topic: str, entity_id: str, min_version: int, timeout: float
+    ) -> StoredEntity | None:
+        """The entity at ``min_version`` or later, waiting at most ``timeout`` for it."""
+        deadline = time.monotonic() + timeout
+        with self._applied:
+            while True:
+                entity = self.store.get(topic, entity_id)
+                if min_version <= 0 or (entity and entity.version >= min_version):
+                    return entity
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return entity
+                self._applied.wait(remaining)
+
+    def end_offsets(self) -> dict[tuple[str, int], int]:
+        """The current end (last stable offset) of every materialized partition."""
+        consumer = clients.consumer(self.kafka, group_id=None)
+        try:
+            metadata = consumer.list_topics(timeout=10).topics
+            ends = {}
+            for topic in self.topics:
+                for partition in metadata[topic].partitions:
+                    tp = TopicPartition(topic, partition)
+                    ends[(topic, partition)] = consumer.get_watermark_offsets(
+                        tp, timeout=10, cached=False
+                    )[1]
+            return ends
+        finally:
+            consumer.close()
+
+    def caught_up(self, ends: dict[tuple[str, int], int], timeout: float) -> bool:
+        """Waits until the store has read every partition up to the given end offsets."""
+        with self._applied:
+            return self._applied.wait_for(
+                lambda: all(self._positions.get(k, -1) >= end for k, end in ends.items()), timeout
+            )

@@ -1,0 +1,195 @@
+"""The local store: entity states materialized from Kafka topics, in SQLite.
+
+One table holds the latest state of every entity of every materialized topic
+(the service's own topic, and the projections of other services' topics it
+needs), another the next offset to read per partition. Both are written in one
+SQLite transaction per batch, so the store always equals a replay of the topics
+up to its offsets, and dropping it and replaying rebuilds it exactly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS entities (
+    topic TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    event_type TEXT NOT NULL,
+    state BLOB NOT NULL,
+    PRIMARY KEY (topic, entity_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lookups (
+    topic TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    PRIMARY KEY (topic, name, value, entity_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS lookups_by_entity ON lookups (topic, entity_id);
+CREATE TABLE IF NOT EXISTS offsets (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntity:
+    entity_id: str
+    version: int
+    event_type: str
+    state: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class EntityChange:
+    """One event applied to the store; older versions than the stored one are ignored."""
+
+    topic: str
+    entity_id: str
+    version: int
+    event_type: str
+    state: bytes
+    # Secondary keys (name, value) to find the entity by, e.g. ("phone", "+7916...").
+    lookups: tuple[tuple[str, str], ...] | None = None
+
+
+class Store:
+    """SQLite store; one writer (the replica thread), readers on any thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._connection() as db:
+            db.executescript(SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # WAL lets readers run beside the writer; NORMAL sync is safe in WAL
+            # because the store can always be rebuilt from Kafka.
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    def apply(self, changes: Iterable[EntityChange], offsets: dict[tuple[str, int], int]) -> None:
+        """Applies a batch of events and the offsets after them, atomically."""
+        db = self._connection()
+        db.execute("BEGIN")
+        try:
+            db.executemany(
+                "INSERT INTO entities (topic, entity_id, version, event_type, state)"
+                " VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (topic, entity_id) DO UPDATE SET"
+                " version = excluded.version, event_type = excluded.event_type,"
+                " state = excluded.state WHERE excluded.version > entities.version",
+                ((c.topic, c.entity_id, c.version, c.event_type, c.state) for c in changes),
+            )
+            indexed = [c for c in changes if c.lookups is not None]
+            if indexed:
+                # Only the latest version of an entity decides its lookups.
+                latest = {
+                    (c.topic, c.entity_id): c for c in sorted(indexed, key=lambda c: c.version)
+                }
+                db.executemany(
+                    "DELETE FROM lookups WHERE topic = ? AND entity_id = ?", list(latest)
+                )
+                db.executemany(
+                    "INSERT OR IGNORE INTO lookups (topic, name, value, entity_id) VALUES (?, ?, ?, ?)",
+                    [
+                        (c.topic, name, value, c.entity_id)
+                        for c in latest.values()
+                        for name, value in c.lookups or ()
+                    ],
+                )
+            db.executemany(
+                "INSERT INTO offsets (topic, partition, next_offset) VALUES (?, ?, ?)"
+                " ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
+                ((topic, partition, offset) for (topic, partition), offset in offsets.items()),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def get(self, topic: str, entity_id: str) -> StoredEntity | None:
+        row = (
+            self._connection()
+            .execute(
+                "SELECT version, event_type, state FROM entities WHERE topic = ? AND entity_id = ?",
+                (topic, entity_id),
+            )
+            .fetchone()
+        )
+        return StoredEntity(entity_id, row[0], row[1], row[2]) if row else None
+
+    def find(self, topic: str, name: str, value: str) -> list[str]:
+        """Ids of the entities with the lookup key ``name`` = ``value``."""
+        rows = self._connection().execute(
+            "SELECT entity_id FROM lookups WHERE topic = ? AND name = ? AND value = ? ORDER BY entity_id",
+            (topic, name, value),
+        )
+        return [row[0] for row in rows]
+
+    def versions(self, topic: str, entity_ids: list[str]) -> dict[str, int]:
+        db = self._connection()
+        found: dict[str, int] = {}
+        # SQLite limits bound parameters; ask in slices.
+        for start in range(0, len(entity_ids), 500):
+            chunk = entity_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                db.execute(
+                    f"SELECT entity_id, version FROM entities WHERE topic = ? AND entity_id IN ({marks})",
+                    (topic, *chunk),
+                ).fetchall()
+            )
+        return found
+
+    def scan(self, topic: str) -> Iterator[StoredEntity]:
+        rows = self._connection().execute(
+            "SELECT entity_id, version, event_type, state FROM entities WHERE topic = ?"
+            " ORDER BY entity_id",
+            (topic,),
+        )
+        for row in rows:
+            yield StoredEntity(*row)
+
+    def offsets(self) -> dict[tuple[str, int], int]:
+        rows = self._connection().execute("SELECT topic, partition, next_offset FROM offsets")
+        return {(topic, partition): offset for topic, partition, offset in rows}
+
+    def snapshot(self, target: Path) -> None:
+        """A compact copy whose bytes depend only on the content (``VACUUM INTO``)."""
+        target.unlink(missing_ok=True)
+        self._connection().execute("VACUUM INTO ?", (str(target),))
+
+    def dump(self) -> Iterator[str]:
+        """Every row in a canonical text form, for comparing stores."""
+        db = self._connection()
+        for row in db.execute(
+            "SELECT topic, entity_id, version, event_type, hex(state) FROM entities"
+            " ORDER BY topic, entity_id"
+        ):
+            yield "entity\t" + "\t".join(str(v) for v in row)
+        for row in db.execute("SELECT * FROM lookups ORDER BY topic, name, value, entity_id"):
+            yield "lookup\t" + "\t".join(str(v) for v in row)
+        for row in db.execute("SELECT * FROM offsets ORDER BY topic, partition"):
+            yield "offset\t" + "\t".join(str(v) for v in row)
+
+    def close(self) -> None:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
