@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from google.protobuf.descriptor import ServiceDescriptor
@@ -18,6 +19,7 @@ from google.protobuf.message import Message
 
 from contracts.events.v1 import envelope_pb2
 from troupe.bus.topics import commands_topic, events_topic
+from troupe.state.views import Versioned, Views
 
 EntityT = TypeVar("EntityT", bound=Message)
 PayloadT = TypeVar("PayloadT", bound=Message)
@@ -73,6 +75,7 @@ class CommandContext:
     command_type: str
     # Version of the entity before this command; 0 if it does not exist yet.
     version: int
+    views: Views
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,15 @@ class EventContext:
     event_type: str
     source: str
     entity_version: int
+    views: Views
+
+
+@dataclass(frozen=True, slots=True)
+class TickContext:
+    now: datetime
+    views: Views
+    # This service's entities in the partitions this instance owns right now.
+    owned: Callable[[], list[Versioned[Any]]]
 
 
 def service_of(message_full_name: str) -> str:
@@ -101,6 +113,7 @@ def command_type(payload: type[Message]) -> str:
 
 CommandHandler = Callable[[Any, Any, CommandContext], Message | Emit]
 ReactionHandler = Callable[[Any, EventContext], Iterable[Command] | Command | None]
+TickHandler = Callable[[TickContext], Iterable[Command] | Command | None]
 
 
 @dataclass(frozen=True)
@@ -123,6 +136,13 @@ class ReactionDeclaration:
     handler: ReactionHandler
     # Only read this topic while every listed topic has no lag.
     after: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TickDeclaration:
+    seconds: float
+    handler: TickHandler
+    sends: tuple[type[Message], ...]
 
 
 @dataclass(frozen=True)
@@ -171,6 +191,7 @@ class Service(Generic[EntityT]):
     projections: dict[str, type[Message]] = field(default_factory=dict)
     apis: list[GrpcDeclaration] = field(default_factory=list)
     lookups: dict[str, Callable[[EntityT], Iterable[str]]] = field(default_factory=dict)
+    ticks: list[TickDeclaration] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not SERVICE_NAME.match(self.name):
@@ -240,6 +261,26 @@ class Service(Generic[EntityT]):
 
         return register
 
+    def every(
+        self, seconds: float, *, sends: tuple[type[Message], ...]
+    ) -> Callable[[TickHandler], TickHandler]:
+        """Declares a periodic check (timeouts, reminders): (context) → commands.
+        It runs on every instance over the entities that instance owns."""
+        if seconds <= 0:
+            raise ValueError("a tick needs a positive period")
+        for payload in sends:
+            service_of(payload.DESCRIPTOR.full_name)
+
+        def register(handler: TickHandler) -> TickHandler:
+            self.ticks.append(TickDeclaration(seconds, handler, tuple(sends)))
+            return handler
+
+        return register
+
+    def view_types(self) -> dict[str, type[Message]]:
+        """Message type of every topic this service materializes."""
+        return {self.events_topic: self.entity, **self.projections}
+
     def lookup(self, name: str) -> Callable[[Callable[[EntityT], Iterable[str]]], Any]:
         """Declares a secondary key to find entities by: the function gives an
         entity's values for it (e.g. its phone numbers)."""
@@ -284,11 +325,14 @@ class Service(Generic[EntityT]):
             produces[self.events_topic] = tuple(
                 sorted({t for d in self.commands.values() for t in d.emits})
             )
+        senders: list[tuple[type[Message], ...]] = [t.sends for t in self.ticks]
         for reaction in self.reactions:
             consumes[reaction.topic] = tuple(
                 sorted(set(consumes.get(reaction.topic, ())) | set(reaction.event_types))
             )
-            for payload in reaction.sends:
+            senders.append(reaction.sends)
+        for sends in senders:
+            for payload in sends:
                 topic = commands_topic(service_of(payload.DESCRIPTOR.full_name))
                 produces[topic] = tuple(
                     sorted(set(produces.get(topic, ())) | {command_type(payload)})

@@ -15,8 +15,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import OFFSET_INVALID, KafkaError, KafkaException, Message, TopicPartition
@@ -38,9 +41,12 @@ from troupe.service.declaration import (
     ReactionDeclaration,
     Rejected,
     Service,
+    TickContext,
+    TickDeclaration,
 )
 from troupe.service.replica import Replica
 from troupe.settings import KafkaSettings
+from troupe.state.views import Versioned, Views
 
 log = logging.getLogger(__name__)
 Reason = envelope_pb2.DeadLetterReason
@@ -127,6 +133,12 @@ class Processor:
         self._owned: dict[str, Owned] = {}
         self._restoring: dict[int, int] = {}
         self._paused_low: set[TopicPartition] = set()
+        self.views = Views(replica.store, service.view_types())
+        # Ids of commands applied lately, to recognize a command delivered twice
+        # before the store has seen its event.
+        self._recent_commands: OrderedDict[str, None] = OrderedDict()
+        self._batch_commands: set[str] = set()
+        self._next_tick = {tick: time.monotonic() + tick.seconds for tick in service.ticks}
         self._lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------
@@ -148,6 +160,7 @@ class Processor:
                 batch = self._poll()
                 if batch:
                     self._process(batch)
+                self._run_due_ticks()
         finally:
             # Every batch ends committed or aborted, so there is nothing half-done to
             # finish; leaving the group hands the partitions over at once.
@@ -242,6 +255,7 @@ class Processor:
 
     def _process(self, batch: list[Message]) -> None:
         pending: dict[str, Owned] = {}
+        self._batch_commands = set()
         started = time.perf_counter()
         self.producer.begin_transaction()
         try:
@@ -263,6 +277,7 @@ class Processor:
             return
         self._owned.update(pending)
         self._trim_owned()
+        self._remember_commands(self._batch_commands)
         service = self.service.name
         metrics.TRANSACTIONS.labels(service, "committed").inc()
         metrics.BATCH_SIZE.labels(service).observe(len(batch))
@@ -307,6 +322,9 @@ class Processor:
 
     def _handle_command(self, message: Message, pending: dict[str, Owned]) -> None:
         envelope, declaration, payload = self._decode_command(message)
+        if self._already_applied(envelope.command_id):
+            log.info("duplicate command ignored", extra=logs.fields(command_id=envelope.command_id))
+            return
         entity_id = envelope.entity_id
         cause = Cause(envelope.command_id, envelope.correlation_id, envelope.actor, entity_id)
         logs.correlation_id.set(cause.correlation_id)
@@ -320,7 +338,7 @@ class Processor:
                 cause,
             )
         entity_type = self.service.entity
-        context = CommandContext(cause, declaration.type, version)
+        context = CommandContext(cause, declaration.type, version, self.views)
 
         def decide() -> ProtoMessage | Emit:
             current = entity_type.FromString(state_bytes) if version else None
@@ -344,6 +362,7 @@ class Processor:
                 headers=tracing.current_headers(),
             )
         pending[entity_id] = (version + 1, event.state.value, message.partition())
+        self._batch_commands.add(envelope.command_id)
 
     def _handle_event(self, message: Message) -> None:
         try:
@@ -371,23 +390,28 @@ class Processor:
             raise self._dead(
                 Reason.DEAD_LETTER_REASON_UNDECODABLE, f"undecodable state: {error}", cause
             ) from error
-        context = EventContext(cause, envelope.type, envelope.source, envelope.entity_version)
+        context = EventContext(
+            cause, envelope.type, envelope.source, envelope.entity_version, self.views
+        )
         with tracing.span(f"{self.service.name} on {envelope.type}", message.headers()):
             sent = self._decide(envelope.type, lambda: reaction.handler(state, context), cause)
-            for command in _commands(sent):
-                if not isinstance(command.payload, reaction.sends):
-                    raise self._dead(
-                        Reason.DEAD_LETTER_REASON_FAILED,
-                        f"handler sent {command.type}, not declared in sends=",
-                        cause,
-                    )
-                envelope_out = records.command(command, cause)
-                self.producer.produce(
-                    f"{command.service}.commands",
-                    envelope_out.SerializeToString(),
-                    command.entity_id,
-                    headers=tracing.current_headers(),
+            self._send(_commands(sent), reaction.sends, cause)
+
+    def _send(self, commands: list[Command], allowed: tuple[type[ProtoMessage], ...], cause: Cause) -> None:
+        for command in commands:
+            if not isinstance(command.payload, allowed):
+                raise self._dead(
+                    Reason.DEAD_LETTER_REASON_FAILED,
+                    f"handler sent {command.type}, not declared in sends=",
+                    cause,
                 )
+            envelope = records.command(command, cause)
+            self.producer.produce(
+                f"{command.service}.commands",
+                envelope.SerializeToString(),
+                command.entity_id,
+                headers=tracing.current_headers(),
+            )
 
     def _decode_command(
         self, message: Message
@@ -505,6 +529,57 @@ class Processor:
                 error=dead.error,
             ),
         )
+
+    # -- idempotence --------------------------------------------------------
+
+    def _already_applied(self, command_id: str) -> bool:
+        return (
+            command_id in self._batch_commands
+            or command_id in self._recent_commands
+            or self.replica.store.applied(self.service.events_topic, command_id) is not None
+        )
+
+    def _remember_commands(self, command_ids: set[str], limit: int = 200_000) -> None:
+        for command_id in command_ids:
+            self._recent_commands[command_id] = None
+        while len(self._recent_commands) > limit:
+            self._recent_commands.popitem(last=False)
+
+    # -- ticks ---------------------------------------------------------------
+
+    def _run_due_ticks(self) -> None:
+        now = time.monotonic()
+        for tick, due in self._next_tick.items():
+            if now >= due:
+                self._next_tick[tick] = now + tick.seconds
+                self._tick(tick)
+
+    def _owned_partitions(self) -> set[int]:
+        return {
+            tp.partition
+            for tp in self.consumer.assignment()
+            if tp.topic == self.service.commands_topic and tp.partition not in self._restoring
+        }
+
+    def _owned_entities(self) -> list[Versioned[Any]]:
+        return self.views.in_partitions(self.service.events_topic, self._owned_partitions())
+
+    def _tick(self, tick: TickDeclaration) -> None:
+        """Runs a periodic check in its own transaction; a failure is logged and
+        the check runs again at its next period."""
+        if not self._owned_partitions():
+            return
+        tick_id = str(uuid.uuid4())
+        cause = Cause(tick_id, tick_id, records.service_actor(self.service.name), "")
+        context = TickContext(datetime.now(UTC), self.views, self._owned_entities)
+        self.producer.begin_transaction()
+        try:
+            with tracing.span(f"{self.service.name} tick", None):
+                self._send(_commands(tick.handler(context)), tick.sends, cause)
+            self._commit()
+        except Exception as error:
+            log.exception("tick failed", extra=logs.fields(error=repr(error)))
+            self.producer.abort_transaction(30)
 
     # -- entity state ------------------------------------------------------
 

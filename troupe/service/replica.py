@@ -40,6 +40,8 @@ class Replica:
         lookup_keys: dict[str, Callable[[bytes], tuple[tuple[str, str], ...] | None]] | None = None,
     ) -> None:
         self.lookup_keys = lookup_keys or {}
+        # Commands are only applied to the service's own topic (the first one).
+        self.own_topic = topics[0]
         self.kafka = kafka
         self.store = store
         self.topics = topics
@@ -135,6 +137,8 @@ class Replica:
                     event.entity_version,
                     event.type,
                     state,
+                    message.partition(),
+                    event.causation_id if topic == self.own_topic else "",
                     keys(state) if keys else None,
                 )
             )

@@ -16,16 +16,17 @@ from typing import Any, Generic, TypeVar
 from google.protobuf.message import Message
 
 from contracts.events.v1 import envelope_pb2
-from troupe.bus import clients
 from troupe.bus.topics import dlq_topic, ensure_topics
 from troupe.grpc.server import GrpcServer
-from troupe.observability import logs, metrics, tracing
+from troupe.observability import logs, metrics
 from troupe.service import records
-from troupe.service.declaration import Cause, Command, Service
+from troupe.service.declaration import Command, Service
 from troupe.service.processor import Processor, RetryPolicy
 from troupe.service.replica import Replica
+from troupe.service.sender import CommandSender
 from troupe.settings import KafkaSettings
 from troupe.state.store import Store
+from troupe.state.views import Versioned, Views
 
 log = logging.getLogger(__name__)
 EntityT = TypeVar("EntityT", bound=Message)
@@ -45,12 +46,6 @@ class CommandRefused(Exception):
 
 class CommandTimeout(Exception):
     """No outcome in time; the command may still be applied later."""
-
-
-@dataclass(frozen=True)
-class Versioned(Generic[EntityT]):
-    state: EntityT
-    version: int
 
 
 @dataclass
@@ -87,10 +82,11 @@ class Runtime(Generic[EntityT]):
             self.options.retry,
             self.options.max_batch,
         )
-        self._producer = clients.producer(kafka, **{"linger.ms": 0})
+        self._sender = CommandSender(kafka, service.name)
         self._processor_thread = threading.Thread(
             target=self._run_processor, name=f"{service.name}-processor", daemon=True
         )
+        self.views = Views(self.store, service.view_types())
         self.grpc: GrpcServer | None = None
         self.failed: BaseException | None = None
         self.stopped = threading.Event()
@@ -138,7 +134,7 @@ class Runtime(Generic[EntityT]):
         self.processor.stop()
         self._processor_thread.join(60)
         self.replica.stop()
-        self._producer.flush(5)
+        self._sender.close()
         self.store.close()
         self.stopped.set()
 
@@ -169,23 +165,18 @@ class Runtime(Generic[EntityT]):
         if not entity_id:
             raise ValueError(f"{self.service.id_field} is required")
         command_id = str(uuid.uuid4())
-        cause = Cause(command_id, correlation_id or command_id, actor, entity_id)
-        envelope = records.command(Command(entity_id, payload, expected_version), cause, command_id)
         future = self.replica.expect(command_id)
-        delivered: list[Any] = []
-        self._producer.produce(
-            self.service.commands_topic,
-            envelope.SerializeToString(),
-            entity_id,
-            headers=tracing.new_trace_headers(),
-            on_delivery=lambda err, _: delivered.append(err),
-        )
-        self._producer.flush(timeout)
-        if not delivered or delivered[0] is not None:
-            self.replica.forget(command_id)
-            raise CommandTimeout(
-                f"command not accepted by Kafka: {delivered[0] if delivered else 'timeout'}"
+        try:
+            self._sender.send(
+                Command(entity_id, payload, expected_version),
+                actor=actor,
+                command_id=command_id,
+                correlation_id=correlation_id,
+                timeout=timeout,
             )
+        except Exception as error:
+            self.replica.forget(command_id)
+            raise CommandTimeout(str(error)) from error
         try:
             outcome = future.result(timeout)
         except FutureTimeout as error:
@@ -219,10 +210,4 @@ class Runtime(Generic[EntityT]):
 
     def scan(self, topic: str | None = None) -> list[Versioned[Any]]:
         """Every entity of the service (or of a projected topic)."""
-        topic = topic or self.service.events_topic
-        message = (
-            self.service.entity
-            if topic == self.service.events_topic
-            else self.service.projections[topic]
-        )
-        return [Versioned(message.FromString(e.state), e.version) for e in self.store.scan(topic)]
+        return self.views.scan(topic or self.service.events_topic)

@@ -19,10 +19,19 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
     topic TEXT NOT NULL,
     entity_id TEXT NOT NULL,
+    partition INTEGER NOT NULL,
     version INTEGER NOT NULL,
     event_type TEXT NOT NULL,
     state BLOB NOT NULL,
     PRIMARY KEY (topic, entity_id)
+) WITHOUT ROWID;
+-- Which command produced which version: commands are applied once per id.
+CREATE TABLE IF NOT EXISTS applied_commands (
+    topic TEXT NOT NULL,
+    command_id TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (topic, command_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS lookups (
     topic TEXT NOT NULL,
@@ -58,6 +67,9 @@ class EntityChange:
     version: int
     event_type: str
     state: bytes
+    partition: int = 0
+    # The command that caused the change, if any.
+    command_id: str = ""
     # Secondary keys (name, value) to find the entity by, e.g. ("phone", "+7916...").
     lookups: tuple[tuple[str, str], ...] | None = None
 
@@ -89,12 +101,17 @@ class Store:
         db.execute("BEGIN")
         try:
             db.executemany(
-                "INSERT INTO entities (topic, entity_id, version, event_type, state)"
-                " VALUES (?, ?, ?, ?, ?)"
+                "INSERT INTO entities (topic, entity_id, partition, version, event_type, state)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (topic, entity_id) DO UPDATE SET"
                 " version = excluded.version, event_type = excluded.event_type,"
                 " state = excluded.state WHERE excluded.version > entities.version",
-                ((c.topic, c.entity_id, c.version, c.event_type, c.state) for c in changes),
+                ((c.topic, c.entity_id, c.partition, c.version, c.event_type, c.state) for c in changes),
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO applied_commands (topic, command_id, entity_id, version)"
+                " VALUES (?, ?, ?, ?)",
+                ((c.topic, c.command_id, c.entity_id, c.version) for c in changes if c.command_id),
             )
             indexed = [c for c in changes if c.lookups is not None]
             if indexed:
@@ -157,14 +174,28 @@ class Store:
             )
         return found
 
-    def scan(self, topic: str) -> Iterator[StoredEntity]:
+    def scan(self, topic: str, partitions: set[int] | None = None) -> Iterator[StoredEntity]:
+        """Every entity of the topic (or of some of its partitions), by id."""
         rows = self._connection().execute(
-            "SELECT entity_id, version, event_type, state FROM entities WHERE topic = ?"
-            " ORDER BY entity_id",
+            "SELECT entity_id, version, event_type, state, partition FROM entities"
+            " WHERE topic = ? ORDER BY entity_id",
             (topic,),
         )
-        for row in rows:
-            yield StoredEntity(*row)
+        for entity_id, version, event_type, state, partition in rows:
+            if partitions is None or partition in partitions:
+                yield StoredEntity(entity_id, version, event_type, state)
+
+    def applied(self, topic: str, command_id: str) -> int | None:
+        """The version a command produced, if it was applied."""
+        row = (
+            self._connection()
+            .execute(
+                "SELECT version FROM applied_commands WHERE topic = ? AND command_id = ?",
+                (topic, command_id),
+            )
+            .fetchone()
+        )
+        return int(row[0]) if row else None
 
     def offsets(self) -> dict[tuple[str, int], int]:
         rows = self._connection().execute("SELECT topic, partition, next_offset FROM offsets")
@@ -179,10 +210,12 @@ class Store:
         """Every row in a canonical text form, for comparing stores."""
         db = self._connection()
         for row in db.execute(
-            "SELECT topic, entity_id, version, event_type, hex(state) FROM entities"
+            "SELECT topic, entity_id, partition, version, event_type, hex(state) FROM entities"
             " ORDER BY topic, entity_id"
         ):
             yield "entity\t" + "\t".join(str(v) for v in row)
+        for row in db.execute("SELECT * FROM applied_commands ORDER BY topic, command_id"):
+            yield "applied\t" + "\t".join(str(v) for v in row)
         for row in db.execute("SELECT * FROM lookups ORDER BY topic, name, value, entity_id"):
             yield "lookup\t" + "\t".join(str(v) for v in row)
         for row in db.execute("SELECT * FROM offsets ORDER BY topic, partition"):

@@ -1,0 +1,53 @@
+"""Read-only views of the local store for handlers and servicers: entities as
+protobuf messages with their versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from google.protobuf.message import Message
+
+from troupe.state.store import Store
+
+StateT = TypeVar("StateT", bound=Message)
+
+
+@dataclass(frozen=True)
+class Versioned(Generic[StateT]):
+    state: StateT
+    version: int
+
+
+class Views:
+    """The entities of the topics a service materializes (its own and projections)."""
+
+    def __init__(self, store: Store, types: dict[str, type[Message]]) -> None:
+        self.store = store
+        self.types = types
+
+    def _type(self, topic: str) -> type[Message]:
+        try:
+            return self.types[topic]
+        except KeyError:
+            raise KeyError(f"{topic} is not materialized here; declare it with project()") from None
+
+    def get(self, topic: str, entity_id: str) -> Versioned[Any] | None:
+        message = self._type(topic)
+        stored = self.store.get(topic, entity_id)
+        return Versioned(message.FromString(stored.state), stored.version) if stored else None
+
+    def scan(self, topic: str) -> list[Versioned[Any]]:
+        message = self._type(topic)
+        return [Versioned(message.FromString(e.state), e.version) for e in self.store.scan(topic)]
+
+    def find(self, topic: str, lookup: str, value: str) -> list[Versioned[Any]]:
+        found = (self.get(topic, entity_id) for entity_id in self.store.find(topic, lookup, value))
+        return [entity for entity in found if entity is not None]
+
+    def in_partitions(self, topic: str, partitions: set[int]) -> list[Versioned[Any]]:
+        message = self._type(topic)
+        return [
+            Versioned(message.FromString(e.state), e.version)
+            for e in self.store.scan(topic, partitions)
+        ]
