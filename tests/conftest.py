@@ -18,7 +18,8 @@ from troupe.kafka.local import LocalCluster
 from troupe.settings import KafkaSettings
 
 ROOT = Path(__file__).resolve().parent.parent
-SUITE_BROKER_PORT = int(os.environ.get("TROUPE_TEST_BROKER_PORT", "39092"))
+# Below the ephemeral port range, so no outgoing connection can hold it.
+SUITE_BROKER_PORT = int(os.environ.get("TROUPE_TEST_BROKER_PORT", "21092"))
 
 
 @pytest.fixture(scope="session")

@@ -43,26 +43,43 @@ class CommandSender:
     ) -> str:
         """Sends ``command`` and returns its id once Kafka acknowledged it. The same
         ``command_id`` sent twice changes the entity once."""
+        return self.send_nowait(
+            command, actor=actor, command_id=command_id, correlation_id=correlation_id
+        ).result(timeout)
+
+    def send_nowait(
+        self,
+        command: Command,
+        *,
+        actor: envelope_pb2.Actor,
+        command_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Future[str]:
+        """Like ``send``, without waiting: the future holds the id once Kafka has it."""
         command_id = command_id or str(uuid.uuid4())
         cause = Cause(command_id, correlation_id or command_id, actor, command.entity_id)
         envelope = records.command(command, cause, command_id)
-        delivered: Future[None] = Future()
+        delivered: Future[str] = Future()
 
         def on_delivery(error: Any, _: Any) -> None:
             if error is None:
-                delivered.set_result(None)
+                delivered.set_result(command_id)
             else:
                 delivered.set_exception(RuntimeError(f"Kafka did not take the command: {error}"))
 
-        self._producer.produce(
-            commands_topic(command.service),
-            envelope.SerializeToString(),
-            command.entity_id,
-            headers=tracing.new_trace_headers(),
-            on_delivery=on_delivery,
-        )
-        delivered.result(timeout)
-        return command_id
+        while True:
+            try:
+                self._producer.produce(
+                    commands_topic(command.service),
+                    envelope.SerializeToString(),
+                    command.entity_id,
+                    headers=tracing.new_trace_headers(),
+                    on_delivery=on_delivery,
+                )
+                return delivered
+            except BufferError:
+                # The local queue is full: let deliveries drain, then try again.
+                self._producer.poll(0.05)
 
     def close(self) -> None:
         self._producer.flush(10)
