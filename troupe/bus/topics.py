@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from troupe.settings import KafkaSettings
@@ -41,3 +43,16 @@ def ensure_topics(kafka: KafkaSettings, names: list[str], timeout: float = 30.0)
             # Another instance may have created it in between; that is fine.
             if "TOPIC_ALREADY_EXISTS" not in str(error):
                 raise RuntimeError(f"cannot create topic {name}: {error}") from error
+    # Creation is acknowledged before the metadata shows the topic with leaders.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=timeout).topics
+        if all(
+            name in topics
+            and topics[name].partitions
+            and all(p.leader >= 0 for p in topics[name].partitions.values())
+            for name in missing
+        ):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"topics {missing} were created but do not show in the metadata")
