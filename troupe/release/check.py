@@ -173,8 +173,10 @@ def _parties(repo: Repo, manifest: Manifest, problems: list[Problem]) -> list[Pa
         except DeclarationError as error:
             problems.append(Problem("bad-declarations", component, str(error)))
             declarations = Declarations()
+        # What it was really built against, even if the manifest says otherwise.
+        contracts = repo.last_change(CONTRACTS, pinned.version) or pinned.contracts
         label = f"{component}@{pinned.version}"
-        parties.append(Party(component, pinned.contracts, declarations, label))
+        parties.append(Party(component, contracts, declarations, label))
     return parties
 
 

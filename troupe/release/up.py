@@ -70,6 +70,7 @@ def plan(repo: Repo, manifest: Manifest, state_dir: Path, kafka: KafkaSettings) 
 
 def prepare(repo: Repo, launches: list[Launch]) -> None:
     """Creates the worktrees (reusing existing ones) and checks every start hook exists."""
+    repo.git("worktree", "prune")  # forget worktrees whose folders were deleted
     for launch in launches:
         if not launch.worktree.exists():
             launch.worktree.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,115 @@
+"""The local Apache Kafka cluster: 3 KRaft nodes replicate, survive a node down, restart."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, Message, Producer
+
+# NewTopic is documented under confluent_kafka.admin but missing from its typed exports.
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from troupe.kafka.local import LocalCluster
+from troupe.settings import settings
+
+pytestmark = pytest.mark.integration
+
+# Away from the default 19092 so a developer's own `troupe kafka up` is left alone.
+BASE_PORT = 29092
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    data_dir: Path = tmp_path_factory.mktemp("kafka")
+    local = LocalCluster(data_dir, brokers=3, base_port=BASE_PORT, cache_dir=settings().cache_dir)
+    try:
+        local.start(timeout=120)
+        yield local
+    finally:
+        local.stop()
+
+
+def _produce(bootstrap: str, topic: str, value: bytes) -> None:
+    """Produce one record with acks=all and fail unless the brokers acknowledge it."""
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "message.timeout.ms": 30000,
+        }
+    )
+    outcome: list[KafkaError | None] = []
+
+    def delivered(err: KafkaError | None, _msg: Message) -> None:
+        outcome.append(err)
+
+    producer.produce(topic, value=value, callback=delivered)
+    assert producer.flush(40) == 0, "the record was not delivered in time"
+    assert outcome == [None]
+
+
+def _consume_all(bootstrap: str, topic: str, count: int) -> list[bytes]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    values: list[bytes] = []
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + 60
+        while len(values) < count and time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is None:
+                continue
+            assert msg.error() is None, msg.error()
+            values.append(msg.value() or b"")
+    finally:
+        consumer.close()
+    return values
+
+
+def test_three_brokers_replicate_survive_a_node_down_and_restart(cluster: LocalCluster) -> None:
+    bootstrap = cluster.bootstrap_servers
+    assert bootstrap == "127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094"
+    assert cluster.running()
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topic = f"local-kafka-{uuid.uuid4().hex[:8]}"
+    futures = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=3)])
+    futures[topic].result(timeout=30)
+    replicas = admin.list_topics(topic, timeout=10).topics[topic].partitions[0].replicas
+    assert sorted(replicas) == [0, 1, 2]
+
+    _produce(bootstrap, topic, b"first")
+    assert _consume_all(bootstrap, topic, 1) == [b"first"]
+
+    # With min.insync.replicas=2, acks=all still succeeds with one node of three down.
+    cluster.stop_broker(2)
+    assert not cluster.broker_running(2)
+    assert not cluster.running()
+    _produce(bootstrap, topic, b"second")
+
+    # The node comes back on the same data and rejoins the cluster.
+    cluster.start_broker(2)
+    assert cluster.running()
+    assert _consume_all(bootstrap, topic, 2) == [b"first", b"second"]
+
+    # After a crash, start() brings the node back on its existing storage, never reformatting.
+    meta = cluster.data_dir / "node-0" / "data" / "meta.properties"
+    formatted = meta.read_text()
+    cluster.kill_broker(0)
+    assert not cluster.broker_running(0)
+    cluster.start(timeout=120)
+    assert cluster.running()
+    assert meta.read_text() == formatted
+    cluster_id = (cluster.data_dir / "cluster.id").read_text().strip()
+    assert admin.list_topics(timeout=10).cluster_id == cluster_id
