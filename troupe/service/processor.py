@@ -198,6 +198,12 @@ class Processor:
         consumer.incremental_assign(partitions)
         if commands:
             consumer.pause(commands)
+        # Low-priority topics start paused; the loop resumes them once the topics
+        # they yield to have no lag.
+        low = [tp for tp in partitions if tp.topic in self._low_priority]
+        if low:
+            consumer.pause(low)
+            self._paused_low.update(low)
         log.info("partitions assigned", extra=logs.fields(partitions=_names(partitions)))
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
