@@ -1,0 +1,58 @@
+"""The SQLite store: versions only move forward, lookups follow the latest state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from troupe.state.store import EntityChange, Store
+
+
+def change(entity_id: str, version: int, state: bytes, lookups: tuple[tuple[str, str], ...] | None = None) -> EntityChange:
+    return EntityChange("customer.events", entity_id, version, "Changed", state, 0, f"cmd-{entity_id}-{version}", lookups)
+
+
+def test_an_older_version_never_overwrites_a_newer_one(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    store.apply([change("a", 2, b"two")], {("customer.events", 0): 5})
+    store.apply([change("a", 1, b"one")], {("customer.events", 0): 6})
+    stored = store.get("customer.events", "a")
+    assert stored is not None
+    assert (stored.version, stored.state) == (2, b"two")
+    assert store.offsets() == {("customer.events", 0): 6}
+
+
+def test_lookups_follow_the_latest_state(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    store.apply([change("a", 1, b"x", (("phone", "+1"),))], {})
+    store.apply([change("a", 2, b"y", (("phone", "+2"),))], {})
+    assert store.find("customer.events", "phone", "+1") == []
+    assert store.find("customer.events", "phone", "+2") == ["a"]
+
+
+def test_applied_commands_are_remembered(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    store.apply([change("a", 1, b"x")], {})
+    assert store.applied("customer.events", "cmd-a-1") == 1
+    assert store.applied("customer.events", "cmd-a-2") is None
+
+
+def test_the_same_content_gives_the_same_snapshot_bytes(tmp_path: Path) -> None:
+    one, two = Store(tmp_path / "1.sqlite"), Store(tmp_path / "2.sqlite")
+    one.apply([change("a", 1, b"x"), change("b", 1, b"y")], {("customer.events", 0): 2})
+    two.apply([change("b", 1, b"y")], {("customer.events", 0): 1})
+    two.apply([change("a", 1, b"x")], {("customer.events", 0): 2})
+    one.snapshot(tmp_path / "1.snap")
+    two.snapshot(tmp_path / "2.snap")
+    assert (tmp_path / "1.snap").read_bytes() == (tmp_path / "2.snap").read_bytes()
+
+
+def test_scan_can_be_limited_to_partitions(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    store.apply(
+        [
+            EntityChange("customer.events", "a", 1, "T", b"a", 0),
+            EntityChange("customer.events", "b", 1, "T", b"b", 1),
+        ],
+        {},
+    )
+    assert [e.entity_id for e in store.scan("customer.events", {1})] == ["b"]
