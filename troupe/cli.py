@@ -12,6 +12,9 @@ COMMAND_MODULES = (
     "troupe.kafka.commands",
     "troupe.contracts_build",
     "troupe.service.commands",
+    "troupe.local.commands",
+    "sidecar.commands",
+    "troupe.release.commands",
 )
 
 

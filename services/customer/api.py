@@ -19,7 +19,7 @@ class CustomerApi(customer_pb2_grpc.CustomerServiceServicer):
     def __init__(self, runtime: Runtime[pb.Customer]) -> None:
         self.runtime = runtime
 
-    def GetCustomer(
+    def GetCustomer(  # noqa: N802
         self, request: pb.GetCustomerRequest, context: grpc.ServicerContext
     ) -> pb.GetCustomerResponse:
         found = self.runtime.read(request.customer_id, request.min_version)
@@ -29,11 +29,12 @@ class CustomerApi(customer_pb2_grpc.CustomerServiceServicer):
             refuse(
                 context,
                 grpc.StatusCode.DEADLINE_EXCEEDED,
-                f"customer {request.customer_id} is at version {found.version}, not yet {request.min_version}",
+                f"customer {request.customer_id} is at version {found.version},"
+                f" not yet {request.min_version}",
             )
         return pb.GetCustomerResponse(customer=found.state, version=found.version)
 
-    def FindCustomerByPhone(
+    def FindCustomerByPhone(  # noqa: N802
         self, request: pb.FindCustomerByPhoneRequest, context: grpc.ServicerContext
     ) -> pb.FindCustomerByPhoneResponse:
         try:
@@ -45,20 +46,31 @@ class CustomerApi(customer_pb2_grpc.CustomerServiceServicer):
             refuse(context, grpc.StatusCode.NOT_FOUND, f"no customer with phone {phone}")
         return pb.FindCustomerByPhoneResponse(customer=found[0].state, version=found[0].version)
 
-    def RegisterCustomer(
+    def RegisterCustomer(  # noqa: N802
         self, request: pb.RegisterCustomerRequest, context: grpc.ServicerContext
     ) -> pb.RegisterCustomerResponse:
         return pb.RegisterCustomerResponse(result=self._change(request, context))
 
-    def ChangeContact(
+    def ChangeContact(  # noqa: N802
         self, request: pb.ChangeContactRequest, context: grpc.ServicerContext
     ) -> pb.ChangeContactResponse:
         return pb.ChangeContactResponse(result=self._change(request, context))
 
-    def AwardLoyaltyPoints(
+    def AwardLoyaltyPoints(  # noqa: N802
         self, request: pb.AwardLoyaltyPointsRequest, context: grpc.ServicerContext
     ) -> pb.AwardLoyaltyPointsResponse:
         return pb.AwardLoyaltyPointsResponse(result=self._change(request, context))
+
+    def MergeCustomers(  # noqa: N802
+        self, request: pb.MergeCustomersRequest, context: grpc.ServicerContext
+    ) -> pb.MergeCustomersResponse:
+        """The survivor takes the duplicate's data, then the duplicate is retired."""
+        merged = self._change(request, context)
+        self._change(
+            pb.MarkMergedRequest(customer_id=request.duplicate_id, merged_into=request.customer_id),
+            context,
+        )
+        return pb.MergeCustomersResponse(result=merged)
 
     def _change(self, request: Any, context: grpc.ServicerContext) -> envelope_pb2.ChangeResult:
         return change_result(self.runtime, request, context, actor_of(context))

@@ -12,7 +12,7 @@ import phonenumbers
 DEFAULT_REGION = "RU"
 
 
-class InvalidPhone(ValueError):
+class InvalidPhone(ValueError):  # noqa: N818
     pass
 
 

@@ -29,13 +29,10 @@ def ensure_topics(kafka: KafkaSettings, names: list[str], timeout: float = 30.0)
     so that a service's commands and events topics are co-partitioned)."""
     admin = AdminClient(kafka.client_config())
     existing = set(admin.list_topics(timeout=timeout).topics)
-    missing = [name for name in dict.fromkeys(names) if name not in existing]
-    if not missing:
-        return
-    futures = admin.create_topics(
-        [NewTopic(name, kafka.partitions, kafka.replication_factor) for name in missing],
-        operation_timeout=timeout,
-    )
+    wanted = list(dict.fromkeys(names))
+    missing = [name for name in wanted if name not in existing]
+    new_topics = [NewTopic(name, kafka.partitions, kafka.replication_factor) for name in missing]
+    futures = admin.create_topics(new_topics, operation_timeout=timeout) if missing else {}
     for name, future in futures.items():
         try:
             future.result(timeout)
@@ -51,8 +48,8 @@ def ensure_topics(kafka: KafkaSettings, names: list[str], timeout: float = 30.0)
             name in topics
             and topics[name].partitions
             and all(p.leader >= 0 for p in topics[name].partitions.values())
-            for name in missing
+            for name in wanted
         ):
             return
         time.sleep(0.1)
-    raise RuntimeError(f"topics {missing} were created but do not show in the metadata")
+    raise RuntimeError(f"topics {wanted} have no leaders after {timeout}s")

@@ -193,8 +193,7 @@ class Processor:
             # the store has read the events partition up to its end.
             for tp in commands:
                 events = TopicPartition(self.service.events_topic, tp.partition)
-                _, end = self.consumer.get_watermark_offsets(events, timeout=10, cached=False)
-                self._restoring[tp.partition] = end
+                self._restoring[tp.partition] = self._end_offset(events)
         consumer.incremental_assign(partitions)
         if commands:
             consumer.pause(commands)
@@ -205,6 +204,18 @@ class Processor:
             consumer.pause(low)
             self._paused_low.update(low)
         log.info("partitions assigned", extra=logs.fields(partitions=_names(partitions)))
+
+    def _end_offset(self, tp: TopicPartition, attempts: int = 20) -> int:
+        """The partition's last stable offset, waiting out a leader election."""
+        for attempt in range(attempts):
+            try:
+                return int(self.consumer.get_watermark_offsets(tp, timeout=10, cached=False)[1])
+            except KafkaException:
+                # A new topic's leader may not serve its partitions for a moment.
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.25)
+        raise AssertionError("unreachable")
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         revoked = {tp.partition for tp in partitions if tp.topic == self.service.commands_topic}

@@ -61,6 +61,11 @@ class CustomerServiceStub:
                 request_serializer=contracts_dot_customer_dot_v1_dot_customer__pb2.AwardLoyaltyPointsRequest.SerializeToString,
                 response_deserializer=contracts_dot_customer_dot_v1_dot_customer__pb2.AwardLoyaltyPointsResponse.FromString,
                 _registered_method=True)
+        self.MergeCustomers = channel.unary_unary(
+                '/contracts.customer.v1.CustomerService/MergeCustomers',
+                request_serializer=contracts_dot_customer_dot_v1_dot_customer__pb2.MergeCustomersRequest.SerializeToString,
+                response_deserializer=contracts_dot_customer_dot_v1_dot_customer__pb2.MergeCustomersResponse.FromString,
+                _registered_method=True)
 
 
 class CustomerServiceServicer:
@@ -98,6 +103,13 @@ class CustomerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MergeCustomers(self, request, context):
+        """Merges duplicate_id into customer_id, then retires duplicate_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CustomerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -125,6 +137,11 @@ def add_CustomerServiceServicer_to_server(servicer, server):
                     servicer.AwardLoyaltyPoints,
                     request_deserializer=contracts_dot_customer_dot_v1_dot_customer__pb2.AwardLoyaltyPointsRequest.FromString,
                     response_serializer=contracts_dot_customer_dot_v1_dot_customer__pb2.AwardLoyaltyPointsResponse.SerializeToString,
+            ),
+            'MergeCustomers': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeCustomers,
+                    request_deserializer=contracts_dot_customer_dot_v1_dot_customer__pb2.MergeCustomersRequest.FromString,
+                    response_serializer=contracts_dot_customer_dot_v1_dot_customer__pb2.MergeCustomersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -264,6 +281,33 @@ class CustomerService:
             '/contracts.customer.v1.CustomerService/AwardLoyaltyPoints',
             contracts_dot_customer_dot_v1_dot_customer__pb2.AwardLoyaltyPointsRequest.SerializeToString,
             contracts_dot_customer_dot_v1_dot_customer__pb2.AwardLoyaltyPointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeCustomers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/contracts.customer.v1.CustomerService/MergeCustomers',
+            contracts_dot_customer_dot_v1_dot_customer__pb2.MergeCustomersRequest.SerializeToString,
+            contracts_dot_customer_dot_v1_dot_customer__pb2.MergeCustomersResponse.FromString,
             options,
             channel_credentials,
             insecure,

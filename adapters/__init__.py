@@ -1,0 +1,1 @@
+"""Adapters: one per external system, translating to and from the contracts."""

@@ -1,0 +1,1 @@
+"""Adapter for e-mail through SMTP: delivers e-mail notifications."""

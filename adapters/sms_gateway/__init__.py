@@ -1,0 +1,1 @@
+"""Adapter for the SMS gateway's HTTP API: delivers SMS notifications."""

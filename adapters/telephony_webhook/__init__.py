@@ -1,0 +1,2 @@
+"""Adapter for telephony platforms that post JSON webhooks (call started,
+answered, ended)."""

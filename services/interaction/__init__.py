@@ -1,0 +1,1 @@
+"""The interaction service: calls and chats and their state machine."""

@@ -1,0 +1,1 @@
+"""The notification service: what the customer is told about their tickets."""

@@ -1,0 +1,1 @@
+"""The operator service: operators, their site, skills, roles and presence."""

@@ -1,0 +1,256 @@
+"""The operator service's rules: who the operators are and what they are doing.
+
+- An operator registers with a site, skills and roles, and starts offline.
+- An operator sets their own presence: available, break or offline; not while on
+  a call (busy) — they can end a wrap-up early by becoming available.
+- Routing offers an interaction: an available operator becomes busy with it; an
+  operator who is not available refuses it (the offer goes to someone else).
+- When the call ends the operator is in wrap-up, and available again after the
+  wrap-up time (``POLICY.wrap_up``).
+- An offer the operator did not accept in time puts them on a break ("missed
+  call"), so that calls are not offered to an empty desk; an offer cancelled
+  because the caller hung up makes them available again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from contracts.interaction.v1 import interaction_pb2 as interaction
+from contracts.operator.v1 import operator_pb2 as pb
+from contracts.routing.v1 import routing_pb2 as routing
+from troupe import Command, CommandContext, Emit, EventContext, Rejected, Service
+from troupe.service.declaration import TickContext
+
+operator = Service("operator", entity=pb.Operator, id_field="operator_id")
+
+
+@dataclass
+class Policy:
+    # How long an operator stays in wrap-up after a call.
+    wrap_up: timedelta = timedelta(
+        seconds=float(os.environ.get("TROUPE_OPERATOR_WRAP_UP_SECONDS", "30"))
+    )
+
+
+POLICY = Policy()
+SELF_CHOSEN = (pb.PRESENCE_AVAILABLE, pb.PRESENCE_BREAK, pb.PRESENCE_OFFLINE)
+
+
+def _stamp(at: datetime | None = None) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(at or datetime.now(UTC))
+    return stamp
+
+
+def _name(presence: int) -> str:
+    return pb.Presence.Name(presence).removeprefix("PRESENCE_").lower()
+
+
+def _change_presence(current: pb.Operator, presence: int, at: datetime | None = None) -> None:
+    current.presence = presence  # type: ignore[assignment]
+    current.presence_since.CopyFrom(_stamp(at))
+    if presence != pb.PRESENCE_BREAK:
+        current.break_reason = ""
+    if presence != pb.PRESENCE_WRAP_UP:
+        current.ClearField("wrap_up_until")
+
+
+def _existing(current: pb.Operator | None, operator_id: str) -> pb.Operator:
+    if current is None:
+        raise Rejected(f"operator {operator_id} does not exist")
+    return current
+
+
+@operator.command(pb.RegisterOperatorRequest, emits="OperatorRegistered")
+def register(
+    current: pb.Operator | None, request: pb.RegisterOperatorRequest, _context: CommandContext
+) -> pb.Operator:
+    if current is not None:
+        raise Rejected(f"operator {request.operator_id} is already registered")
+    if not request.name.strip():
+        raise Rejected("an operator needs a name")
+    if not request.site:
+        raise Rejected("an operator works at a site")
+    return pb.Operator(
+        operator_id=request.operator_id,
+        name=request.name.strip(),
+        site=request.site,
+        skills=sorted(set(request.skills)),
+        roles=sorted(set(request.roles)) or ["operator"],
+        presence=pb.PRESENCE_OFFLINE,
+        presence_since=_stamp(),
+    )
+
+
+@operator.command(pb.SetPresenceRequest, emits=("PresenceChanged", "WrapUpEnded"))
+def set_presence(
+    current: pb.Operator | None, request: pb.SetPresenceRequest, _context: CommandContext
+) -> Emit:
+    current = _existing(current, request.operator_id)
+    if request.presence not in SELF_CHOSEN:
+        raise Rejected(
+            f"an operator cannot set themselves {_name(request.presence)}: "
+            "only available, break or offline"
+        )
+    if current.presence == pb.PRESENCE_BUSY:
+        raise Rejected(
+            f"operator {current.operator_id} is on interaction "
+            f"{current.current_interaction_id}; presence changes after it ends"
+        )
+    if current.presence == request.presence:
+        raise Rejected(f"operator {current.operator_id} is already {_name(request.presence)}")
+    ends_wrap_up = current.presence == pb.PRESENCE_WRAP_UP
+    if ends_wrap_up:
+        _leave_interaction(current)
+    _change_presence(current, request.presence)
+    if request.presence == pb.PRESENCE_BREAK:
+        current.break_reason = request.reason
+    return Emit("WrapUpEnded" if ends_wrap_up else "PresenceChanged", current)
+
+
+@operator.command(pb.ReserveOperatorRequest, emits=("OperatorReserved", "OfferRefused"))
+def reserve(
+    current: pb.Operator | None, request: pb.ReserveOperatorRequest, _context: CommandContext
+) -> Emit:
+    current = _existing(current, request.operator_id)
+    if current.presence != pb.PRESENCE_AVAILABLE:
+        # Routing chose from a view that was behind: it offers the call elsewhere.
+        current.last_refused_interaction_id = request.interaction_id
+        return Emit("OfferRefused", current)
+    _change_presence(current, pb.PRESENCE_BUSY)
+    current.current_interaction_id = request.interaction_id
+    return Emit("OperatorReserved", current)
+
+
+@operator.command(pb.StartWrapUpRequest, emits="WrapUpStarted")
+def start_wrap_up(
+    current: pb.Operator | None, request: pb.StartWrapUpRequest, _context: CommandContext
+) -> pb.Operator:
+    current = _existing(current, request.operator_id)
+    _require_on(current, request.interaction_id)
+    now = datetime.now(UTC)
+    _change_presence(current, pb.PRESENCE_WRAP_UP, now)
+    current.wrap_up_until.CopyFrom(_stamp(now + POLICY.wrap_up))
+    return current
+
+
+@operator.command(pb.EndWrapUpRequest, emits="WrapUpEnded")
+def end_wrap_up(
+    current: pb.Operator | None, request: pb.EndWrapUpRequest, _context: CommandContext
+) -> pb.Operator:
+    current = _existing(current, request.operator_id)
+    if current.presence != pb.PRESENCE_WRAP_UP:
+        raise Rejected(f"operator {current.operator_id} is not in wrap-up")
+    _leave_interaction(current)
+    _change_presence(current, pb.PRESENCE_AVAILABLE)
+    return current
+
+
+@operator.command(pb.ReleaseOperatorRequest, emits="OperatorReleased")
+def release(
+    current: pb.Operator | None, request: pb.ReleaseOperatorRequest, _context: CommandContext
+) -> pb.Operator:
+    current = _existing(current, request.operator_id)
+    _require_on(current, request.interaction_id)
+    if current.presence != pb.PRESENCE_BUSY:
+        raise Rejected(f"operator {current.operator_id} already answered and left the call")
+    _leave_interaction(current)
+    if request.missed:
+        _change_presence(current, pb.PRESENCE_BREAK)
+        current.break_reason = "missed call"
+    else:
+        _change_presence(current, pb.PRESENCE_AVAILABLE)
+    return current
+
+
+def _require_on(current: pb.Operator, interaction_id: str) -> None:
+    if current.current_interaction_id != interaction_id:
+        raise Rejected(
+            f"operator {current.operator_id} is not on interaction {interaction_id} "
+            f"(on {current.current_interaction_id or 'none'})"
+        )
+
+
+def _leave_interaction(current: pb.Operator) -> None:
+    current.last_interaction_id = current.current_interaction_id
+    current.current_interaction_id = ""
+
+
+# -- reactions: presence follows the cascade --------------------------------
+
+
+@operator.on(
+    "routing.events",
+    "OperatorOffered",
+    state=routing.Assignment,
+    sends=(pb.ReserveOperatorRequest,),
+)
+def on_offered(assignment: routing.Assignment, _context: EventContext) -> Command:
+    return Command(
+        assignment.operator_id,
+        pb.ReserveOperatorRequest(
+            operator_id=assignment.operator_id, interaction_id=assignment.interaction_id
+        ),
+    )
+
+
+@operator.on(
+    "routing.events",
+    "OfferExpired",
+    "RoutingCancelled",
+    state=routing.Assignment,
+    sends=(pb.ReleaseOperatorRequest,),
+)
+def on_offer_withdrawn(assignment: routing.Assignment, context: EventContext) -> Command | None:
+    if not assignment.released_operator_id:
+        return None
+    return Command(
+        assignment.released_operator_id,
+        pb.ReleaseOperatorRequest(
+            operator_id=assignment.released_operator_id,
+            interaction_id=assignment.interaction_id,
+            missed=context.event_type == "OfferExpired",
+        ),
+    )
+
+
+@operator.on(
+    "interaction.events",
+    "InteractionEnded",
+    state=interaction.Interaction,
+    sends=(pb.StartWrapUpRequest,),
+)
+def on_interaction_ended(call: interaction.Interaction, _context: EventContext) -> Command | None:
+    if not call.operator_id:
+        return None
+    return Command(
+        call.operator_id,
+        pb.StartWrapUpRequest(operator_id=call.operator_id, interaction_id=call.interaction_id),
+    )
+
+
+@operator.every(0.5, sends=(pb.EndWrapUpRequest,))
+def end_wrap_ups(context: TickContext) -> Iterator[Command]:
+    """Operators whose wrap-up time is over become available again."""
+    for entity in context.owned():
+        current: pb.Operator = entity.state
+        if (
+            current.presence == pb.PRESENCE_WRAP_UP
+            and current.wrap_up_until.ToDatetime(UTC) <= context.now
+        ):
+            yield Command(
+                current.operator_id,
+                pb.EndWrapUpRequest(operator_id=current.operator_id),
+                expected_version=entity.version,
+            )
+
+
+@operator.lookup("site")
+def site(current: pb.Operator) -> list[str]:
+    return [current.site]

@@ -1,0 +1,1 @@
+"""The routing service: which operator takes which interaction."""

@@ -1,0 +1,1 @@
+"""The ticket service: customers' requests and their resolution."""

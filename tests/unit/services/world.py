@@ -1,0 +1,80 @@
+"""What a handler sees of the world, for unit tests of the rules: the entities of
+the topics a service materializes (in memory) and the contexts handlers get."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from google.protobuf.message import Message
+
+from contracts.events.v1 import envelope_pb2
+from troupe import Command, CommandContext, EventContext
+from troupe.service.declaration import Cause, TickContext
+from troupe.state.views import Versioned, Views
+
+Lookups = dict[str, Callable[[Any], Iterable[str]]]
+
+
+class World:
+    """In-memory stand-in for the local store's views (same get/scan/find)."""
+
+    def __init__(self, lookups: dict[str, Lookups] | None = None) -> None:
+        self.topics: dict[str, dict[str, Versioned[Any]]] = {}
+        self.lookups = lookups or {}
+
+    def given(self, topic: str, entity_id: str, state: Message, version: int = 1) -> World:
+        self.topics.setdefault(topic, {})[entity_id] = Versioned(state, version)
+        return self
+
+    def get(self, topic: str, entity_id: str) -> Versioned[Any] | None:
+        found = self.topics.get(topic, {}).get(entity_id)
+        if found is None:
+            return None
+        copy = type(found.state)()
+        copy.CopyFrom(found.state)
+        return Versioned(copy, found.version)
+
+    def scan(self, topic: str) -> list[Versioned[Any]]:
+        return [
+            entity
+            for entity_id in sorted(self.topics.get(topic, {}))
+            if (entity := self.get(topic, entity_id)) is not None
+        ]
+
+    def find(self, topic: str, lookup: str, value: str) -> list[Versioned[Any]]:
+        values = self.lookups[topic][lookup]
+        return [entity for entity in self.scan(topic) if value in values(entity.state)]
+
+    @property
+    def views(self) -> Views:
+        return cast(Views, self)
+
+
+def cause() -> Cause:
+    actor = envelope_pb2.Actor(kind=envelope_pb2.ACTOR_KIND_USER, id="test", name="test")
+    return Cause("record-1", "correlation-1", actor, "entity-1")
+
+
+def command_context(world: World | None = None, version: int = 0) -> CommandContext:
+    return CommandContext(cause(), "Test", version, (world or World()).views)
+
+
+def event_context(event_type: str, world: World | None = None) -> EventContext:
+    return EventContext(cause(), event_type, "test", 1, (world or World()).views)
+
+
+def tick_context(
+    world: World, owned: list[Versioned[Any]], now: datetime | None = None
+) -> TickContext:
+    return TickContext(now or datetime.now(UTC), world.views, lambda: owned)
+
+
+def sent(result: Iterable[Command] | Command | None) -> list[Command]:
+    """The commands a reaction or a tick sent, as a list."""
+    if result is None:
+        return []
+    if isinstance(result, Command):
+        return [result]
+    return list(result)

@@ -1,0 +1,1 @@
+"""Running the whole layer on one machine: ``troupe up`` and ``troupe tail``."""

@@ -1,0 +1,32 @@
+"""``troupe up`` and ``troupe tail``."""
+
+from __future__ import annotations
+
+import argparse
+
+from troupe.local.tail import tail
+from troupe.local.up import up
+from troupe.settings import settings
+
+
+def _up(args: argparse.Namespace) -> int:
+    return up(settings(), brokers=args.brokers, seconds=args.seconds)
+
+
+def _tail(args: argparse.Namespace) -> int:
+    try:
+        tail(settings().kafka, from_beginning=args.from_beginning)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    up_parser = subparsers.add_parser("up", help="run the whole layer locally with demo traffic")
+    up_parser.add_argument("--brokers", type=int, default=1, help="Kafka brokers (3 for a cluster)")
+    up_parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    up_parser.set_defaults(handler=_up)
+
+    tail_parser = subparsers.add_parser("tail", help="print every cascade as it happens")
+    tail_parser.add_argument("--from-beginning", action="store_true")
+    tail_parser.set_defaults(handler=_tail)

@@ -1,0 +1,64 @@
+"""``troupe tail``: every event of every service as it happens, one line each,
+grouped by the cascade (correlation id) it belongs to."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TextIO
+
+from google.protobuf.message import DecodeError
+
+from contracts.events.v1 import envelope_pb2
+from troupe.bus import clients
+from troupe.settings import KafkaSettings
+
+EVENTS_TOPICS = "^.*[.]events$"
+
+
+class CascadePrinter:
+    """Prints events; a new cascade gets a header line, its events are indented
+    under the short form of its correlation id."""
+
+    def __init__(self, out: TextIO = sys.stdout) -> None:
+        self.out = out
+        self._seen: dict[str, int] = {}
+
+    def print(self, event: envelope_pb2.Envelope) -> None:
+        cascade = event.correlation_id[:8] or "--------"
+        if event.correlation_id not in self._seen:
+            self._seen[event.correlation_id] = len(self._seen) + 1
+            self.out.write(f"cascade {cascade} (#{self._seen[event.correlation_id]})\n")
+        at = datetime.fromtimestamp(event.occurred_at.ToNanoseconds() / 1e9, UTC)
+        actor = event.actor.name or event.actor.id
+        self.out.write(
+            f"  {cascade} {at:%H:%M:%S.%f}"[:-3]
+            + f" {event.source:<12} {event.type:<28} {event.entity_id} v{event.entity_version}"
+            + (f" by {actor}" if actor else "")
+            + "\n"
+        )
+        self.out.flush()
+
+
+def tail(kafka: KafkaSettings, from_beginning: bool = False, stop: Callable[[], bool] = lambda: False) -> None:
+    consumer = clients.consumer(
+        kafka,
+        # Its own group: every tail sees every event.
+        group_id=f"troupe-tail-{uuid.uuid4().hex[:8]}",
+        **{"auto.offset.reset": "earliest" if from_beginning else "latest", "topic.metadata.refresh.interval.ms": 5000},
+    )
+    consumer.subscribe([EVENTS_TOPICS])
+    printer = CascadePrinter()
+    try:
+        while not stop():
+            for message in consumer.consume(500, 0.2):
+                if message.error() is not None:
+                    continue
+                try:
+                    printer.print(envelope_pb2.Envelope.FromString(message.value() or b""))
+                except DecodeError:
+                    print(f"  undecodable record in {message.topic()} at {message.offset()}", file=sys.stderr)
+    finally:
+        consumer.close()

@@ -1,0 +1,115 @@
+"""``troupe up``: the whole layer on this machine, with demo traffic.
+
+Starts the local Kafka broker, then every component that can run on its own
+(a folder with ``__main__.py`` under services/, adapters/, and the sidecar and
+composer once present), each as its own process with its log under
+``<state_dir>/logs``; then prints live cascades until Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from troupe.kafka.local import LocalCluster
+from troupe.local.tail import tail
+from troupe.settings import KafkaSettings, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRST_GRPC_PORT = 50100
+FIRST_HTTP_PORT = 8100
+
+
+@dataclass
+class Component:
+    kind: str
+    name: str
+    module: str
+
+
+def components(root: Path = ROOT) -> list[Component]:
+    """Every runnable component of the tree, services first (they create topics)."""
+    found = []
+    for kind in ("services", "adapters"):
+        for main in sorted((root / kind).glob("*/__main__.py")):
+            name = main.parent.name
+            found.append(Component(kind.rstrip("s"), name, f"{kind}.{name}"))
+    for name in ("composer", "sidecar"):
+        if (root / name / "__main__.py").exists():
+            found.append(Component(name, name, name))
+    return found
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, kafka: KafkaSettings) -> None:
+        self.settings = settings
+        self.kafka = kafka
+        self.logs = settings.state_dir / "logs"
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, component: Component, grpc_port: int, http_port: int) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "TROUPE_KAFKA__BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+            "TROUPE_STATE_DIR": str(self.settings.state_dir.resolve()),
+            "TROUPE_GRPC_ADDRESS": f"127.0.0.1:{grpc_port}",
+            "TROUPE_HTTP_PORT": str(http_port),
+            "TROUPE_DEMO": "1",
+        }
+        log = (self.logs / f"{component.name}.log").open("ab")
+        self.processes[component.name] = subprocess.Popen(
+            [sys.executable, "-m", component.module], cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+        print(f"  {component.kind:<9} {component.name:<20} grpc 127.0.0.1:{grpc_port}  http 127.0.0.1:{http_port}")
+
+    def failed(self) -> list[str]:
+        return [name for name, process in self.processes.items() if process.poll() is not None]
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def up(settings: Settings, brokers: int = 1, seconds: float | None = None) -> int:
+    """Runs the layer until Ctrl-C (or for ``seconds``); returns an exit code."""
+    cluster = LocalCluster(settings.state_dir / "kafka", brokers=brokers, cache_dir=settings.cache_dir)
+    print(f"starting Apache Kafka ({brokers} broker{'s' if brokers > 1 else ''}) ...")
+    cluster.start(timeout=180)
+    kafka = settings.kafka.model_copy(
+        update={"bootstrap_servers": cluster.bootstrap_servers, "replication_factor": min(brokers, 3)}
+    )
+    print(f"kafka at {kafka.bootstrap_servers}")
+    supervisor = Supervisor(settings, kafka)
+    print("starting components:")
+    for n, component in enumerate(components()):
+        supervisor.start(component, FIRST_GRPC_PORT + n, FIRST_HTTP_PORT + n)
+    print(f"logs in {supervisor.logs}; live cascades follow (Ctrl-C stops; `troupe kafka down` stops Kafka)")
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    deadline = time.monotonic() + seconds if seconds else None
+    try:
+        tail(kafka, stop=lambda: stopping or (deadline is not None and time.monotonic() > deadline))
+    finally:
+        failed = supervisor.failed()
+        supervisor.stop()
+    for name in failed:
+        print(f"{name} exited early; see {supervisor.logs / (name + '.log')}", file=sys.stderr)
+    return 1 if failed else 0
