@@ -6,6 +6,7 @@ entity, and return ``Command``s to ask other services for changes.
 """
 
 from troupe.service.declaration import (
+    UNCHANGED,
     Command,
     CommandContext,
     Emit,
@@ -14,4 +15,4 @@ from troupe.service.declaration import (
     Service,
 )
 
-__all__ = ["Command", "CommandContext", "Emit", "EventContext", "Rejected", "Service"]
+__all__ = ["UNCHANGED", "Command", "CommandContext", "Emit", "EventContext", "Rejected", "Service"]

@@ -58,9 +58,7 @@ def stale_files() -> list[str]:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(proto, target)
         fresh = {p.relative_to(fresh_root) for p in generate(fresh_root, fresh_root)}
-        committed = {
-            p.relative_to(ROOT) for p in CONTRACTS.rglob("*") if p.name.endswith(GENERATED_SUFFIXES)
-        }
+        committed = {p.relative_to(ROOT) for p in CONTRACTS.rglob("*") if p.name.endswith(GENERATED_SUFFIXES)}
         problems = [f"missing: {p}" for p in sorted(fresh - committed)]
         problems += [f"no longer generated: {p}" for p in sorted(committed - fresh)]
         problems += [
@@ -94,6 +92,4 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     verbs.add_parser("generate", help="generate Python code from contracts/*.proto").set_defaults(
         handler=_generate_command
     )
-    verbs.add_parser("check", help="fail if the committed generated code is stale").set_defaults(
-        handler=_check_command
-    )
+    verbs.add_parser("check", help="fail if the committed generated code is stale").set_defaults(handler=_check_command)

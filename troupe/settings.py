@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 
 class KafkaSettings(BaseModel):
@@ -27,9 +32,9 @@ class KafkaSettings(BaseModel):
     partitions: int = 6
     replication_factor: int = 1
 
-    def client_config(self) -> dict[str, str]:
+    def client_config(self) -> dict[str, str | int | float | bool]:
         """librdkafka options shared by every producer, consumer and admin client."""
-        config = {
+        config: dict[str, str | int | float | bool] = {
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
         }
@@ -46,9 +51,7 @@ class KafkaSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="TROUPE_", env_nested_delimiter="__", toml_file="troupe.toml"
-    )
+    model_config = SettingsConfigDict(env_prefix="TROUPE_", env_nested_delimiter="__", toml_file="troupe.toml")
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     # Where local state lives: stores, the local broker's data, pid files.
@@ -58,14 +61,15 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     @classmethod
-    def settings_customise_sources(  # type: ignore[override]
+    def settings_customise_sources(
         cls,
         settings_cls: type[BaseSettings],
-        init_settings,
-        env_settings,
-        dotenv_settings,
-        file_secret_settings,
-    ):
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Explicit values, then the environment, then troupe.toml.
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
 

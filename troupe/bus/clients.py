@@ -26,9 +26,7 @@ def producer(kafka: KafkaSettings, **overrides: Any) -> Producer:
     return Producer(config)
 
 
-def transactional_producer(
-    kafka: KafkaSettings, transactional_id: str, **overrides: Any
-) -> Producer:
+def transactional_producer(kafka: KafkaSettings, transactional_id: str, **overrides: Any) -> Producer:
     return producer(
         kafka,
         **{

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from troupe.settings import KafkaSettings
 
@@ -45,9 +45,7 @@ def ensure_topics(kafka: KafkaSettings, names: list[str], timeout: float = 30.0)
     while time.monotonic() < deadline:
         topics = admin.list_topics(timeout=timeout).topics
         if all(
-            name in topics
-            and topics[name].partitions
-            and all(p.leader >= 0 for p in topics[name].partitions.values())
+            name in topics and topics[name].partitions and all(p.leader >= 0 for p in topics[name].partitions.values())
             for name in wanted
         ):
             return

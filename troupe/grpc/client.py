@@ -34,11 +34,7 @@ def channel(addresses: str | list[str]) -> grpc.Channel:
     gRPC target such as ``dns:///customer:50051``."""
     if isinstance(addresses, str):
         addresses = [a.strip() for a in addresses.split(",") if a.strip()]
-    target = (
-        addresses[0]
-        if len(addresses) == 1 and "://" in addresses[0]
-        else "ipv4:" + ",".join(addresses)
-    )
+    target = addresses[0] if len(addresses) == 1 and "://" in addresses[0] else "ipv4:" + ",".join(addresses)
     return grpc.insecure_channel(
         target,
         options=[("grpc.service_config", _SERVICE_CONFIG), ("grpc.enable_retries", 1)],

@@ -17,9 +17,7 @@ MAX_CONNECTION_AGE_MS = 30_000
 
 
 class GrpcServer:
-    def __init__(
-        self, address: str, max_workers: int = 16, interceptors: Sequence[Any] = ()
-    ) -> None:
+    def __init__(self, address: str, max_workers: int = 16, interceptors: Sequence[Any] = ()) -> None:
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=max_workers),
             interceptors=list(interceptors),
@@ -47,11 +45,7 @@ class GrpcServer:
         self.health.set("", health_pb2.HealthCheckResponse.SERVING)
 
     def set_serving(self, serving: bool) -> None:
-        status = (
-            health_pb2.HealthCheckResponse.SERVING
-            if serving
-            else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in ["", *self._names]:
             self.health.set(name, status)
 

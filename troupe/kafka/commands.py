@@ -64,9 +64,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     kafka = subparsers.add_parser("kafka", help="the local Apache Kafka cluster (KRaft mode)")
     verbs = kafka.add_subparsers(dest="kafka_command", required=True)
 
-    verbs.add_parser(
-        "fetch", help=f"download Apache Kafka {KAFKA_VERSION} from Maven Central"
-    ).set_defaults(handler=_fetch)
+    verbs.add_parser("fetch", help=f"download Apache Kafka {KAFKA_VERSION} from Maven Central").set_defaults(
+        handler=_fetch
+    )
 
     up = verbs.add_parser("up", help="start the local cluster and print its bootstrap servers")
     # Without options, the size and port of the cluster last started are kept.

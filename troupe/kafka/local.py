@@ -272,12 +272,9 @@ class LocalCluster:
                 f"{self.data_dir} holds a {saved.brokers}-broker cluster; keep that number of "
                 "brokers, or stop it and delete the directory"
             )
-        if saved.base_port != self.base_port and any(
-            saved.broker_running(i) for i in range(saved.brokers)
-        ):
+        if saved.base_port != self.base_port and any(saved.broker_running(i) for i in range(saved.brokers)):
             raise LocalKafkaError(
-                f"the cluster in {self.data_dir} runs on port {saved.base_port}; "
-                "stop it before changing the port"
+                f"the cluster in {self.data_dir} runs on port {saved.base_port}; stop it before changing the port"
             )
 
     def _prepare(self) -> None:
@@ -295,16 +292,13 @@ class LocalCluster:
 
     def _server_properties(self, i: int) -> str:
         replicated = self.brokers >= 3
-        voters = ",".join(
-            f"{n}@127.0.0.1:{self.port(n) + CONTROLLER_PORT_OFFSET}" for n in range(self.brokers)
-        )
+        voters = ",".join(f"{n}@127.0.0.1:{self.port(n) + CONTROLLER_PORT_OFFSET}" for n in range(self.brokers))
         props: dict[str, object] = {
             "process.roles": "broker,controller",
             "node.id": i,
             "controller.quorum.voters": voters,
             "listeners": (
-                f"PLAINTEXT://127.0.0.1:{self.port(i)},"
-                f"CONTROLLER://127.0.0.1:{self.port(i) + CONTROLLER_PORT_OFFSET}"
+                f"PLAINTEXT://127.0.0.1:{self.port(i)},CONTROLLER://127.0.0.1:{self.port(i) + CONTROLLER_PORT_OFFSET}"
             ),
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port(i)}",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -365,9 +359,7 @@ class LocalCluster:
         for i, proc in pending.items():
             output, _ = proc.communicate()
             if proc.returncode != 0:
-                raise LocalKafkaError(
-                    f"formatting node {i} failed:\n{output.decode(errors='replace')[-4000:]}"
-                )
+                raise LocalKafkaError(f"formatting node {i} failed:\n{output.decode(errors='replace')[-4000:]}")
 
     def _launch(self, java: str, libs: Path, i: int) -> None:
         for port in (self.port(i), self.port(i) + CONTROLLER_PORT_OFFSET):

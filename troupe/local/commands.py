@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from troupe.local.tail import tail
 from troupe.local.up import up
@@ -14,10 +15,8 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _tail(args: argparse.Namespace) -> int:
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         tail(settings().kafka, from_beginning=args.from_beginning)
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -47,7 +47,10 @@ def tail(kafka: KafkaSettings, from_beginning: bool = False, stop: Callable[[], 
         kafka,
         # Its own group: every tail sees every event.
         group_id=f"troupe-tail-{uuid.uuid4().hex[:8]}",
-        **{"auto.offset.reset": "earliest" if from_beginning else "latest", "topic.metadata.refresh.interval.ms": 5000},
+        **{
+            "auto.offset.reset": "earliest" if from_beginning else "latest",
+            "topic.metadata.refresh.interval.ms": 5000,
+        },
     )
     consumer.subscribe([EVENTS_TOPICS])
     printer = CascadePrinter()
@@ -59,6 +62,9 @@ def tail(kafka: KafkaSettings, from_beginning: bool = False, stop: Callable[[], 
                 try:
                     printer.print(envelope_pb2.Envelope.FromString(message.value() or b""))
                 except DecodeError:
-                    print(f"  undecodable record in {message.topic()} at {message.offset()}", file=sys.stderr)
+                    print(
+                        f"  undecodable record in {message.topic()} at {message.offset()}",
+                        file=sys.stderr,
+                    )
     finally:
         consumer.close()

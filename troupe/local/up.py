@@ -88,7 +88,10 @@ def up(settings: Settings, brokers: int = 1, seconds: float | None = None) -> in
     print(f"starting Apache Kafka ({brokers} broker{'s' if brokers > 1 else ''}) ...")
     cluster.start(timeout=180)
     kafka = settings.kafka.model_copy(
-        update={"bootstrap_servers": cluster.bootstrap_servers, "replication_factor": min(brokers, 3)}
+        update={
+            "bootstrap_servers": cluster.bootstrap_servers,
+            "replication_factor": min(brokers, 3),
+        }
     )
     print(f"kafka at {kafka.bootstrap_servers}")
     supervisor = Supervisor(settings, kafka)

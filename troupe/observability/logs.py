@@ -10,6 +10,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 
 correlation_id: ContextVar[str] = ContextVar("correlation_id", default="")
+# The component this process runs, named in every line.
+_component = {"name": ""}
 
 
 class JsonFormatter(logging.Formatter):
@@ -20,6 +22,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        if _component["name"]:
+            entry["component"] = _component["name"]
         if cid := correlation_id.get():
             entry["correlation_id"] = cid
         entry.update(getattr(record, "fields", {}))
@@ -28,7 +32,8 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure(level: str = "INFO") -> None:
+def configure(level: str = "INFO", component: str = "") -> None:
+    _component["name"] = component
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -13,16 +13,10 @@ HANDLER_SECONDS = Histogram(
     ["service", "type"],
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0),
 )
-HANDLER_ERRORS = Counter(
-    "troupe_handler_errors_total", "Handler failures (each attempt)", ["service", "type"]
-)
-DEAD_LETTERS = Counter(
-    "troupe_dead_letters_total", "Records sent to the DLQ", ["service", "reason"]
-)
+HANDLER_ERRORS = Counter("troupe_handler_errors_total", "Handler failures (each attempt)", ["service", "type"])
+DEAD_LETTERS = Counter("troupe_dead_letters_total", "Records sent to the DLQ", ["service", "reason"])
 RECORDS = Counter("troupe_records_total", "Records processed", ["service", "topic"])
-TRANSACTIONS = Counter(
-    "troupe_transactions_total", "Kafka transactions by outcome", ["service", "outcome"]
-)
+TRANSACTIONS = Counter("troupe_transactions_total", "Kafka transactions by outcome", ["service", "outcome"])
 BATCH_SIZE = Histogram(
     "troupe_batch_records",
     "Records per transaction",

@@ -31,21 +31,19 @@ def span(
     name: str, parent_headers: Headers | None = None, kind: trace.SpanKind = trace.SpanKind.CONSUMER
 ) -> Iterator[None]:
     """A span for handling one record, child of the trace in its headers."""
-    parent = (
-        _propagator.extract(_carrier(parent_headers)) if parent_headers else context.get_current()
-    )
+    parent = _propagator.extract(_carrier(parent_headers)) if parent_headers else context.get_current()
     with _tracer.start_as_current_span(name, context=parent, kind=kind):
         yield
 
 
-def current_headers() -> list[tuple[str, bytes]]:
+def current_headers() -> list[tuple[str, str | bytes | None]]:
     """Headers that continue the current trace in the records a handler produces."""
     carrier: dict[str, str] = {}
     _propagator.inject(carrier)
     return [(key, value.encode()) for key, value in carrier.items()]
 
 
-def new_trace_headers() -> list[tuple[str, bytes]]:
+def new_trace_headers() -> list[tuple[str, str | bytes | None]]:
     """Headers for a record that starts a cascade (an outside request)."""
     with _tracer.start_as_current_span("troupe.request", kind=trace.SpanKind.PRODUCER):
         headers = current_headers()

@@ -56,9 +56,7 @@ def same_field(a: FieldProto, b: FieldProto) -> bool:
     return (a.number, a.type, a.type_name, a.label) == (b.number, b.type, b.type_name, b.label)
 
 
-def _field_problems(
-    producer: Party, message: str, path: str, mine: Schema, theirs: Schema
-) -> Iterable[str]:
+def _field_problems(producer: Party, message: str, path: str, mine: Schema, theirs: Schema) -> Iterable[str]:
     parts = path.split(".")
     for depth in range(1, len(parts) + 1):
         prefix = ".".join(parts[:depth])
@@ -70,10 +68,7 @@ def _field_problems(
             yield f"reads {message}.{prefix}, which {producer} no longer sends"
             return
         if not same_field(read, sent):
-            yield (
-                f"reads {message}.{prefix} as `{describe(read)}`, "
-                f"but {producer} sends `{describe(sent)}`"
-            )
+            yield (f"reads {message}.{prefix} as `{describe(read)}`, but {producer} sends `{describe(sent)}`")
             return
 
 
@@ -94,8 +89,7 @@ def unserved(consumer: Party, producers: list[Party], versions: Versions) -> lis
                 Problem(
                     "consumer-unserved",
                     str(consumer),
-                    f"reads {missing} events from {use.topic}, which no component "
-                    "in the set produces",
+                    f"reads {missing} events from {use.topic}, which no component in the set produces",
                 )
             )
         for producer, produced in serving:
@@ -115,9 +109,7 @@ def unserved(consumer: Party, producers: list[Party], versions: Versions) -> lis
             for path in use.fields:
                 problems += [
                     Problem("consumer-unserved", str(consumer), f"on {use.topic}: {detail}")
-                    for detail in _field_problems(
-                        producer, produced.message, path, mine, theirs
-                    )
+                    for detail in _field_problems(producer, produced.message, path, mine, theirs)
                 ]
     return problems
 
@@ -151,15 +143,16 @@ def messages_read(consumer: Party, producers: list[Party], versions: Versions) -
 
 
 def _explain(
-    violation: Violation, schema: Schema, consumers: list[Party], producers: list[Party],
+    violation: Violation,
+    schema: Schema,
+    consumers: list[Party],
+    producers: list[Party],
     versions: Versions,
 ) -> str:
     message = affected_message(violation, schema)
     if message is None:
         return f"{violation}"
-    readers = sorted(
-        {str(c) for c in consumers if message in messages_read(c, producers, versions)}
-    )
+    readers = sorted({str(c) for c in consumers if message in messages_read(c, producers, versions)})
     if readers:
         return f"{violation} — {message} is read by {', '.join(readers)}"
     return f"{violation} — no declared consumer reads {message}, but any reader may break"
@@ -216,9 +209,7 @@ def _ordered(repo: Repo, a: str, b: str) -> list[tuple[str, str]]:
     return [(a, b), (b, a)]
 
 
-def check_release(
-    repo: Repo, manifest: Manifest, workdir: Path, *, every_component: bool = True
-) -> list[Problem]:
+def check_release(repo: Repo, manifest: Manifest, workdir: Path, *, every_component: bool = True) -> list[Problem]:
     """Everything that stops ``manifest`` from being a release; empty if it can be cut."""
     problems: list[Problem] = []
     if every_component:
@@ -240,15 +231,10 @@ def check_release(
     for i, a in enumerate(distinct):
         for b in distinct[i + 1 :]:
             for new, old in _ordered(repo, a, b):
-                users = (
-                    f"contracts {old} ({', '.join(by_version[old])}) → "
-                    f"{new} ({', '.join(by_version[new])})"
-                )
+                users = f"contracts {old} ({', '.join(by_version[old])}) → {new} ({', '.join(by_version[new])})"
                 schema = versions.schema(new)
                 problems += [
-                    Problem(
-                        "contracts-breaking", users, _explain(v, schema, parties, parties, versions)
-                    )
+                    Problem("contracts-breaking", users, _explain(v, schema, parties, parties, versions))
                     for v in versions.breaking(new, old)
                 ]
     for party in parties:
@@ -295,7 +281,5 @@ def gate(repo: Repo, workdir: Path) -> tuple[list[Problem], str]:
         problems += produced_problems(producer, versions)
     for consumer in consumers:
         problems += unserved(consumer, current, versions)
-    summary = f"contracts/ checked against {tag}: " + (
-        f"{len(problems)} problem(s)" if problems else "compatible"
-    )
+    summary = f"contracts/ checked against {tag}: " + (f"{len(problems)} problem(s)" if problems else "compatible")
     return problems, summary

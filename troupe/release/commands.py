@@ -18,8 +18,15 @@ from troupe.release.manifest import SCHEMA_PATH, ManifestError
 from troupe.settings import settings
 
 Handler = Callable[[argparse.Namespace], int]
-EXPECTED = (GitError, BufError, ManifestError, DeclarationError, history.UnknownReleaseError,
-            up.UpError, ValueError)
+EXPECTED = (
+    GitError,
+    BufError,
+    ManifestError,
+    DeclarationError,
+    history.UnknownReleaseError,
+    up.UpError,
+    ValueError,
+)
 
 
 def _repo(args: argparse.Namespace) -> Repo:
@@ -51,8 +58,7 @@ def _check(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         problems = check_release(repo, manifest, Path(tmp))
     if problems:
-        print(f"release {manifest.release} cannot be cut: {len(problems)} problem(s)",
-              file=sys.stderr)
+        print(f"release {manifest.release} cannot be cut: {len(problems)} problem(s)", file=sys.stderr)
         _report(problems)
         return 1
     print(f"release {manifest.release}: {len(manifest.components)} components work together")
@@ -108,8 +114,7 @@ def _list(args: argparse.Namespace) -> int:
     for number in history.releases(repo):
         release = history.manifest_at(repo, number)
         again = f" (rollback to {release.rollback_of})" if release.rollback_of else ""
-        print(f"{number}{again}: {release.notes} — {release.released_by}, "
-              f"{len(release.components)} components")
+        print(f"{number}{again}: {release.notes} — {release.released_by}, {len(release.components)} components")
     return 0
 
 

@@ -69,9 +69,7 @@ def parse_declarations(text: str, source: str) -> Declarations:
     except yaml.YAMLError as error:
         raise DeclarationError(f"{source}: not YAML: {error}") from error
     except ValidationError as error:
-        reasons = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
+        reasons = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
         raise DeclarationError(f"{source}: {reasons}") from error
 
 

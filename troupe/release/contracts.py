@@ -174,7 +174,7 @@ def _index(schema: Schema) -> Schema:
 
 def build(module: Path) -> Schema:
     """Compiles a module into a Schema (with protoc in-process: quicker than buf build)."""
-    from grpc_tools import protoc  # type: ignore[import-untyped]
+    from grpc_tools import protoc
 
     protos = sorted(str(p.relative_to(module)) for p in module.rglob("*.proto"))
     if not protos:
@@ -182,8 +182,14 @@ def build(module: Path) -> Schema:
     well_known = str(resources.files("grpc_tools") / "_proto")
     with tempfile.TemporaryDirectory() as tmp:
         image = Path(tmp) / "image.binpb"
-        args = ["protoc", f"-I{module}", f"-I{well_known}", f"--descriptor_set_out={image}",
-                "--include_source_info", *protos]
+        args = [
+            "protoc",
+            f"-I{module}",
+            f"-I{well_known}",
+            f"--descriptor_set_out={image}",
+            "--include_source_info",
+            *protos,
+        ]
         if protoc.main(args) != 0:
             raise BufError(f"the contracts in {module} do not compile")
         files = descriptor_pb2.FileDescriptorSet.FromString(image.read_bytes()).file

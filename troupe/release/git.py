@@ -37,9 +37,7 @@ class Repo:
         return cls(Path(top.stdout.strip()))
 
     def git(self, *args: str) -> str:
-        done = subprocess.run(
-            ["git", "-C", str(self.root), *args], capture_output=True, text=True
-        )
+        done = subprocess.run(["git", "-C", str(self.root), *args], capture_output=True, text=True)
         if done.returncode != 0:
             raise GitError(f"git {' '.join(args)}: {done.stderr.strip()}")
         return done.stdout

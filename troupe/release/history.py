@@ -120,9 +120,7 @@ def schema_changes(old: Schema, new: Schema) -> list[str]:
     return changes
 
 
-def diff(
-    repo: Repo, before: Manifest, after: Manifest, refs: tuple[str, str | None], workdir: Path
-) -> ReleaseDiff:
+def diff(repo: Repo, before: Manifest, after: Manifest, refs: tuple[str, str | None], workdir: Path) -> ReleaseDiff:
     """Differences between two manifests; ``refs`` are the commits holding them
     (None for the working tree), whose contracts/ are compared."""
     changes: list[ComponentChange] = []
@@ -130,11 +128,7 @@ def diff(
     for component in sorted(before.components.keys() | after.components.keys()):
         old, new = before.components.get(component), after.components.get(component)
         if old is None or new is None:
-            changes.append(
-                ComponentChange(
-                    component, old.version if old else None, new.version if new else None, []
-                )
-            )
+            changes.append(ComponentChange(component, old.version if old else None, new.version if new else None, []))
         elif repo.same_commit(old.version, new.version):
             unchanged.append(component)
         else:

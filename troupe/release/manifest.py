@@ -49,9 +49,7 @@ class ComponentVersion(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: ShortHash = Field(description="Last commit that changed the component's folder.")
-    contracts: ShortHash = Field(
-        description="Last commit that changed contracts/ at or before `version`."
-    )
+    contracts: ShortHash = Field(description="Last commit that changed contracts/ at or before `version`.")
 
 
 class Manifest(BaseModel):

@@ -62,9 +62,7 @@ def plan(repo: Repo, manifest: Manifest, state_dir: Path, kafka: KafkaSettings) 
             TROUPE_KAFKA__SECURITY_PROTOCOL=kafka.security_protocol,
         )
         module = component.replace("/", ".")
-        launches.append(
-            Launch(component, pinned.version, worktree, [sys.executable, "-m", module], env)
-        )
+        launches.append(Launch(component, pinned.version, worktree, [sys.executable, "-m", module], env))
     return launches
 
 
@@ -78,8 +76,7 @@ def prepare(repo: Repo, launches: list[Launch]) -> None:
         hook = launch.worktree / launch.component / "__main__.py"
         if not hook.exists():
             raise UpError(
-                f"{launch.component}@{launch.version} has no start hook: "
-                f"{launch.component}/__main__.py is missing"
+                f"{launch.component}@{launch.version} has no start hook: {launch.component}/__main__.py is missing"
             )
         Path(launch.env["TROUPE_STATE_DIR"]).mkdir(parents=True, exist_ok=True)
 

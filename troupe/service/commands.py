@@ -34,9 +34,7 @@ def _rebuild(args: argparse.Namespace) -> int:
 def _dump(args: argparse.Namespace) -> int:
     config = settings()
     service = registry.load(args.service)
-    path = Runtime.store_path(
-        service.name, RuntimeOptions(state_dir=config.state_dir, instance=args.instance)
-    )
+    path = Runtime.store_path(service.name, RuntimeOptions(state_dir=config.state_dir, instance=args.instance))
     if not path.exists():
         print(f"no store at {path}", file=sys.stderr)
         return 1
@@ -52,15 +50,11 @@ def _topology(args: argparse.Namespace) -> int:
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    run = subparsers.add_parser(
-        "run", parents=[options_parser()], help="run one instance of a service"
-    )
+    run = subparsers.add_parser("run", parents=[options_parser()], help="run one instance of a service")
     run.add_argument("service")
     run.set_defaults(handler=_run)
 
-    rebuild_parser = subparsers.add_parser(
-        "rebuild", help="drop a service's store and replay its topic"
-    )
+    rebuild_parser = subparsers.add_parser("rebuild", help="drop a service's store and replay its topic")
     rebuild_parser.add_argument("service")
     rebuild_parser.add_argument("--instance", default="0")
     rebuild_parser.set_defaults(handler=_rebuild)
@@ -72,8 +66,6 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     dump.add_argument("--instance", default="0")
     dump.set_defaults(handler=_dump)
 
-    topology = subparsers.add_parser(
-        "topology", help="print the choreography map from the declarations"
-    )
+    topology = subparsers.add_parser("topology", help="print the choreography map from the declarations")
     topology.add_argument("services", nargs="*")
     topology.set_defaults(handler=_topology)

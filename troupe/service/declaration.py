@@ -29,6 +29,14 @@ SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 CONTRACT_PACKAGE = re.compile(r"^contracts\.([a-z][a-z0-9_]*)\.v\d+$")
 
 
+class Unchanged:
+    """A command handler's answer when the command asks for nothing new (it was
+    already done, or overtaken): no event, no DLQ record."""
+
+
+UNCHANGED = Unchanged()
+
+
 class Rejected(Exception):
     """A business rule refuses a command. Not retried: the same command would be
     refused again. The caller gets the message; the record goes to the DLQ."""
@@ -49,6 +57,9 @@ class Command:
     entity_id: str
     payload: Message
     expected_version: int | None = None
+    # A stable id makes sending the same command twice change the entity once
+    # (e.g. derived from the external event or the state it answers).
+    command_id: str | None = None
 
     @property
     def service(self) -> str:
@@ -100,9 +111,7 @@ def service_of(message_full_name: str) -> str:
     package = message_full_name.rsplit(".", 1)[0]
     match = CONTRACT_PACKAGE.match(package)
     if not match:
-        raise ValueError(
-            f"{message_full_name} is not in a service contract package contracts.<service>.vN"
-        )
+        raise ValueError(f"{message_full_name} is not in a service contract package contracts.<service>.vN")
     return match.group(1).replace("_", "-")
 
 
@@ -111,7 +120,7 @@ def command_type(payload: type[Message]) -> str:
     return name.removesuffix("Request")
 
 
-CommandHandler = Callable[[Any, Any, CommandContext], Message | Emit]
+CommandHandler = Callable[[Any, Any, CommandContext], Message | Emit | Unchanged]
 ReactionHandler = Callable[[Any, EventContext], Iterable[Command] | Command | None]
 TickHandler = Callable[[TickContext], Iterable[Command] | Command | None]
 
@@ -197,9 +206,7 @@ class Service(Generic[EntityT]):
         if not SERVICE_NAME.match(self.name):
             raise ValueError(f"service name {self.name!r} must match {SERVICE_NAME.pattern}")
         if service_of(self.entity.DESCRIPTOR.full_name) != self.name:
-            raise ValueError(
-                f"entity {self.entity.DESCRIPTOR.full_name} is not in contracts.{self.name}"
-            )
+            raise ValueError(f"entity {self.entity.DESCRIPTOR.full_name} is not in contracts.{self.name}")
 
     @property
     def events_topic(self) -> str:
@@ -211,9 +218,10 @@ class Service(Generic[EntityT]):
 
     def command(
         self, payload: type[PayloadT], *, emits: str | tuple[str, ...]
-    ) -> Callable[[Callable[[EntityT | None, PayloadT, CommandContext], EntityT | Emit]], Any]:
+    ) -> Callable[[Callable[[EntityT | None, PayloadT, CommandContext], EntityT | Emit | Unchanged]], Any]:
         """Declares the handler of one command: (current state or None, payload,
-        context) → the new state (announced as ``emits``) or an ``Emit``."""
+        context) → the new state (announced as ``emits``), an ``Emit``, or
+        ``UNCHANGED``; or it raises ``Rejected``."""
         if service_of(payload.DESCRIPTOR.full_name) != self.name:
             raise ValueError(f"{payload.DESCRIPTOR.full_name} is not a command of {self.name}")
         if self.id_field not in payload.DESCRIPTOR.fields_by_name:
@@ -244,8 +252,8 @@ class Service(Generic[EntityT]):
 
         ``after`` makes the topic low priority: it is read only while the listed
         topics have no lag (e.g. a bulk replay waits for live traffic)."""
-        if topic in (self.events_topic, self.commands_topic):
-            raise ValueError(f"{self.name} cannot react to its own topic {topic}")
+        if topic == self.commands_topic:
+            raise ValueError(f"{self.name} cannot react to its own commands topic {topic}")
         if not event_types:
             raise ValueError(f"a reaction to {topic} must name the event types it handles")
         for payload in sends:
@@ -253,17 +261,13 @@ class Service(Generic[EntityT]):
 
         def register(handler: Any) -> Any:
             self.reactions.append(
-                ReactionDeclaration(
-                    topic, tuple(event_types), state, tuple(sends), handler, tuple(after)
-                )
+                ReactionDeclaration(topic, tuple(event_types), state, tuple(sends), handler, tuple(after))
             )
             return handler
 
         return register
 
-    def every(
-        self, seconds: float, *, sends: tuple[type[Message], ...]
-    ) -> Callable[[TickHandler], TickHandler]:
+    def every(self, seconds: float, *, sends: tuple[type[Message], ...]) -> Callable[[TickHandler], TickHandler]:
         """Declares a periodic check (timeouts, reminders): (context) → commands.
         It runs on every instance over the entities that instance owns."""
         if seconds <= 0:
@@ -298,9 +302,7 @@ class Service(Generic[EntityT]):
         if not self.lookups:
             return None
         entity = self.entity.FromString(state)
-        return tuple(
-            (name, value) for name, values in self.lookups.items() for value in values(entity)
-        )
+        return tuple((name, value) for name, values in self.lookups.items() for value in values(entity))
 
     def project(self, topic: str, state: type[Message]) -> None:
         """Keeps a local, read-only copy of another service's entities."""
@@ -322,19 +324,13 @@ class Service(Generic[EntityT]):
         produces: dict[str, tuple[str, ...]] = {}
         if self.commands:
             consumes[self.commands_topic] = tuple(sorted(d.type for d in self.commands.values()))
-            produces[self.events_topic] = tuple(
-                sorted({t for d in self.commands.values() for t in d.emits})
-            )
+            produces[self.events_topic] = tuple(sorted({t for d in self.commands.values() for t in d.emits}))
         senders: list[tuple[type[Message], ...]] = [t.sends for t in self.ticks]
         for reaction in self.reactions:
-            consumes[reaction.topic] = tuple(
-                sorted(set(consumes.get(reaction.topic, ())) | set(reaction.event_types))
-            )
+            consumes[reaction.topic] = tuple(sorted(set(consumes.get(reaction.topic, ())) | set(reaction.event_types)))
             senders.append(reaction.sends)
         for sends in senders:
             for payload in sends:
                 topic = commands_topic(service_of(payload.DESCRIPTOR.full_name))
-                produces[topic] = tuple(
-                    sorted(set(produces.get(topic, ())) | {command_type(payload)})
-                )
+                produces[topic] = tuple(sorted(set(produces.get(topic, ())) | {command_type(payload)}))
         return Topology(self.name, consumes, produces, tuple(sorted(self.projections)))

@@ -40,11 +40,12 @@ def run_service(spec: str, argv: Sequence[str] | None = None) -> None:
 
 def start(spec: str, args: argparse.Namespace) -> None:
     config = settings()
-    logs.configure(config.log_level)
+    service = load(spec)
+    logs.configure(config.log_level, component=f"{service.name}-{args.instance}")
     options = RuntimeOptions(
         state_dir=config.state_dir,
         instance=args.instance,
         grpc_address=args.grpc,
         metrics_port=args.metrics_port,
     )
-    Runtime(load(spec), config.kafka, options).run_forever()
+    Runtime(service, config.kafka, options).run_forever()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import OFFSET_INVALID, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import OFFSET_INVALID, KafkaError, KafkaException, TopicPartition
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
 
@@ -43,6 +43,7 @@ from troupe.service.declaration import (
     Service,
     TickContext,
     TickDeclaration,
+    Unchanged,
 )
 from troupe.service.replica import Replica
 from troupe.settings import KafkaSettings
@@ -51,6 +52,9 @@ from troupe.state.views import Versioned, Views
 log = logging.getLogger(__name__)
 Reason = envelope_pb2.DeadLetterReason
 Owned = tuple[int, bytes, int]
+# A consumed confluent_kafka.Message: its stubs make every accessor Optional,
+# though topic, partition and offset are always set on a record without error.
+Message = Any
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,11 @@ class Processor:
         retry: RetryPolicy = RetryPolicy(),
         max_batch: int = 5_000,
         idle_wait: float = 0.1,
+        max_transaction_seconds: float = 4.0,
     ) -> None:
+        # Well inside the transaction timeout: a slow batch is cut short and
+        # its rest processed in the next transaction.
+        self.max_transaction_seconds = max_transaction_seconds
         self.service = service
         self.replica = replica
         self.retry = retry
@@ -110,17 +118,14 @@ class Processor:
         }
         self._reaction_topics = {r.topic for r in service.reactions}
         self._low_priority = {r.topic: r.after for r in service.reactions if r.after}
-        self.topics = ([service.commands_topic] if service.commands else []) + sorted(
-            self._reaction_topics
-        )
+        self.topics = ([service.commands_topic] if service.commands else []) + sorted(self._reaction_topics)
         self.consumer = clients.consumer(
             kafka,
             group_id=service.name,
             **{
                 "partition.assignment.strategy": "cooperative-sticky",
-                # Static membership: a restarted instance takes its partitions back
-                # at once instead of waiting for the old member's session to expire.
-                "group.instance.id": f"{service.name}-{instance}",
+                # A crashed instance's partitions move on after this long. (No
+                # static membership: a stopped instance must hand over at once.)
                 "session.timeout.ms": 10_000,
                 "statistics.interval.ms": 5_000,
                 "stats_cb": lambda stats: metrics.record_lag(service.name, stats),
@@ -230,11 +235,7 @@ class Processor:
     def _resume_restored(self) -> None:
         if not self._restoring:
             return
-        done = [
-            p
-            for p, end in self._restoring.items()
-            if self.replica.position(self.service.events_topic, p) >= end
-        ]
+        done = [p for p, end in self._restoring.items() if self.replica.position(self.service.events_topic, p) >= end]
         for partition in done:
             del self._restoring[partition]
         if done:
@@ -276,12 +277,17 @@ class Processor:
         started = time.perf_counter()
         self.producer.begin_transaction()
         try:
+            done = 0
             for message in batch:
                 self._handle(message, pending)
+                done += 1
+                if time.perf_counter() - started > self.max_transaction_seconds:
+                    break
+            if done < len(batch):
+                self._rewind(batch[done:])
+                batch = batch[:done]
             offsets = _next_offsets(batch)
-            self.producer.send_offsets_to_transaction(
-                offsets, self.consumer.consumer_group_metadata(), 30
-            )
+            self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
             self._commit()
         except Stopping:
             self._abort(batch)
@@ -316,10 +322,14 @@ class Processor:
         """Aborts the open transaction and rewinds so the batch is processed again."""
         self.producer.abort_transaction(30)
         metrics.TRANSACTIONS.labels(self.service.name, "aborted").inc()
+        self._rewind(batch)
+
+    def _rewind(self, batch: list[Message]) -> None:
+        """Seeks back so these records are consumed again."""
         firsts: dict[tuple[str, int], int] = {}
         for message in batch:
             firsts.setdefault((message.topic(), message.partition()), message.offset())
-        assigned = set((tp.topic, tp.partition) for tp in self.consumer.assignment())
+        assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
         for (topic, partition), offset in firsts.items():
             if (topic, partition) in assigned:
                 self.consumer.seek(TopicPartition(topic, partition, offset))
@@ -345,9 +355,7 @@ class Processor:
         entity_id = envelope.entity_id
         cause = Cause(envelope.command_id, envelope.correlation_id, envelope.actor, entity_id)
         logs.correlation_id.set(cause.correlation_id)
-        version, state_bytes, _ = pending.get(entity_id) or self._current(
-            entity_id, message.partition()
-        )
+        version, state_bytes, _ = pending.get(entity_id) or self._current(entity_id, message.partition())
         if envelope.HasField("expected_version") and envelope.expected_version != version:
             raise self._dead(
                 Reason.DEAD_LETTER_REASON_REJECTED,
@@ -357,12 +365,15 @@ class Processor:
         entity_type = self.service.entity
         context = CommandContext(cause, declaration.type, version, self.views)
 
-        def decide() -> ProtoMessage | Emit:
+        def decide() -> ProtoMessage | Emit | Unchanged:
             current = entity_type.FromString(state_bytes) if version else None
             return declaration.handler(current, payload, context)
 
         with tracing.span(f"{self.service.name} {declaration.type}", message.headers()):
             decision = self._decide(declaration.type, decide, cause)
+            if isinstance(decision, Unchanged):
+                log.info("command changed nothing", extra=logs.fields(type=declaration.type))
+                return
             event_type, state = _emitted(declaration, decision, entity_type)
             event = records.event(
                 source=self.service.name,
@@ -385,31 +396,24 @@ class Processor:
         try:
             envelope = envelope_pb2.Envelope.FromString(message.value() or b"")
         except DecodeError as error:
-            raise DeadLetter(
-                Reason.DEAD_LETTER_REASON_UNDECODABLE, f"not an event envelope: {error}"
-            ) from error
+            raise DeadLetter(Reason.DEAD_LETTER_REASON_UNDECODABLE, f"not an event envelope: {error}") from error
         reaction = self._reactions.get((message.topic(), envelope.type))
         if reaction is None:
             return  # an event type this service does not react to
-        cause = Cause(
-            envelope.event_id, envelope.correlation_id, envelope.actor, envelope.entity_id
-        )
+        cause = Cause(envelope.event_id, envelope.correlation_id, envelope.actor, envelope.entity_id)
         logs.correlation_id.set(cause.correlation_id)
-        if envelope.state.TypeName() != reaction.state.DESCRIPTOR.full_name:
+        expected = reaction.state.DESCRIPTOR.full_name
+        if envelope.state.TypeName() != expected:
             raise self._dead(
                 Reason.DEAD_LETTER_REASON_UNDECODABLE,
-                f"{envelope.type} carries {envelope.state.TypeName()!r}, expected {reaction.state.DESCRIPTOR.full_name}",
+                f"{envelope.type} carries {envelope.state.TypeName()!r}, expected {expected}",
                 cause,
             )
         try:
             state = reaction.state.FromString(envelope.state.value)
         except DecodeError as error:
-            raise self._dead(
-                Reason.DEAD_LETTER_REASON_UNDECODABLE, f"undecodable state: {error}", cause
-            ) from error
-        context = EventContext(
-            cause, envelope.type, envelope.source, envelope.entity_version, self.views
-        )
+            raise self._dead(Reason.DEAD_LETTER_REASON_UNDECODABLE, f"undecodable state: {error}", cause) from error
+        context = EventContext(cause, envelope.type, envelope.source, envelope.entity_version, self.views)
         with tracing.span(f"{self.service.name} on {envelope.type}", message.headers()):
             sent = self._decide(envelope.type, lambda: reaction.handler(state, context), cause)
             self._send(_commands(sent), reaction.sends, cause)
@@ -436,12 +440,8 @@ class Processor:
         try:
             envelope = envelope_pb2.CommandEnvelope.FromString(message.value() or b"")
         except DecodeError as error:
-            raise DeadLetter(
-                Reason.DEAD_LETTER_REASON_UNDECODABLE, f"not a command envelope: {error}"
-            ) from error
-        cause = Cause(
-            envelope.command_id, envelope.correlation_id, envelope.actor, envelope.entity_id
-        )
+            raise DeadLetter(Reason.DEAD_LETTER_REASON_UNDECODABLE, f"not a command envelope: {error}") from error
+        cause = Cause(envelope.command_id, envelope.correlation_id, envelope.actor, envelope.entity_id)
         if not envelope.command_id or not envelope.entity_id:
             raise self._dead(
                 Reason.DEAD_LETTER_REASON_UNDECODABLE,
@@ -465,9 +465,7 @@ class Processor:
         try:
             payload = declaration.payload.FromString(envelope.payload.value)
         except DecodeError as error:
-            raise self._dead(
-                Reason.DEAD_LETTER_REASON_UNDECODABLE, f"undecodable payload: {error}", cause
-            ) from error
+            raise self._dead(Reason.DEAD_LETTER_REASON_UNDECODABLE, f"undecodable payload: {error}", cause) from error
         return envelope, declaration, payload
 
     def _decide(self, record_type: str, decide: Callable[[], Any], cause: Cause) -> Any:
@@ -477,14 +475,10 @@ class Processor:
             started = time.perf_counter()
             try:
                 result = decide()
-                metrics.HANDLER_SECONDS.labels(service, record_type).observe(
-                    time.perf_counter() - started
-                )
+                metrics.HANDLER_SECONDS.labels(service, record_type).observe(time.perf_counter() - started)
                 return result
             except Rejected as rejection:
-                raise self._dead(
-                    Reason.DEAD_LETTER_REASON_REJECTED, str(rejection), cause, attempt
-                ) from rejection
+                raise self._dead(Reason.DEAD_LETTER_REASON_REJECTED, str(rejection), cause, attempt) from rejection
             except Exception as error:
                 metrics.HANDLER_ERRORS.labels(service, record_type).inc()
                 log.warning(
@@ -504,9 +498,7 @@ class Processor:
 
     @staticmethod
     def _dead(reason: int, error: str, cause: Cause, attempts: int = 0) -> DeadLetter:
-        return DeadLetter(
-            reason, error, attempts, cause.record_id, cause.correlation_id, cause.entity_id
-        )
+        return DeadLetter(reason, error, attempts, cause.record_id, cause.correlation_id, cause.entity_id)
 
     def _dead_letter(self, message: Message, dead: DeadLetter) -> None:
         letter = envelope_pb2.DeadLetter(
@@ -521,21 +513,15 @@ class Processor:
             key=message.key() or b"",
             value=message.value() or b"",
             headers=[
-                envelope_pb2.RecordHeader(
-                    key=k, value=v if isinstance(v, bytes) else (v or "").encode()
-                )
+                envelope_pb2.RecordHeader(key=k, value=v if isinstance(v, bytes) else (v or "").encode())
                 for k, v in message.headers() or ()
             ],
             record_id=dead.record_id,
             correlation_id=dead.correlation_id,
             entity_id=dead.entity_id,
         )
-        self.producer.produce(
-            dlq_topic(self.service.name), letter.SerializeToString(), message.key()
-        )
-        metrics.DEAD_LETTERS.labels(
-            self.service.name, envelope_pb2.DeadLetterReason.Name(dead.reason)
-        ).inc()
+        self.producer.produce(dlq_topic(self.service.name), letter.SerializeToString(), message.key())
+        metrics.DEAD_LETTERS.labels(self.service.name, envelope_pb2.DeadLetterReason.Name(dead.reason)).inc()
         log.warning(
             "record sent to the DLQ",
             extra=logs.fields(

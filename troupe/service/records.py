@@ -43,11 +43,9 @@ def event(
     )
 
 
-def command(
-    command: Command, cause: Cause, command_id: str | None = None
-) -> envelope_pb2.CommandEnvelope:
+def command(command: Command, cause: Cause, command_id: str | None = None) -> envelope_pb2.CommandEnvelope:
     envelope = envelope_pb2.CommandEnvelope(
-        command_id=command_id or str(uuid.uuid4()),
+        command_id=command_id or command.command_id or str(uuid.uuid4()),
         type=command.type,
         entity_id=command.entity_id,
         issued_at=now(),

@@ -27,8 +27,4 @@ def load(spec: str) -> Service[Any]:
 
 
 def names() -> list[str]:
-    return sorted(
-        info.name.replace("_", "-")
-        for info in pkgutil.iter_modules(services.__path__)
-        if info.ispkg
-    )
+    return sorted(info.name.replace("_", "-") for info in pkgutil.iter_modules(services.__path__) if info.ispkg)

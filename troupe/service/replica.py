@@ -123,9 +123,7 @@ class Replica:
                 # Only the runtime writes these topics; keep going, but say so loudly.
                 log.error(
                     "undecodable record in an events topic",
-                    extra=logs.fields(
-                        topic=topic, partition=message.partition(), offset=message.offset()
-                    ),
+                    extra=logs.fields(topic=topic, partition=message.partition(), offset=message.offset()),
                 )
                 continue
             keys = self.lookup_keys.get(topic)
@@ -143,11 +141,7 @@ class Replica:
                 )
             )
             if event.causation_id:
-                outcomes.append(
-                    Outcome(
-                        event.causation_id, event.entity_id, event.entity_version, event.event_id
-                    )
-                )
+                outcomes.append(Outcome(event.causation_id, event.entity_id, event.entity_version, event.event_id))
         if changes or offsets:
             self.store.apply(changes, offsets)
         with self._applied:
@@ -217,9 +211,7 @@ class Replica:
         with self._applied:
             return self._positions.get((topic, partition), -1)
 
-    def wait_for_version(
-        self, topic: str, entity_id: str, min_version: int, timeout: float
-    ) -> StoredEntity | None:
+    def wait_for_version(self, topic: str, entity_id: str, min_version: int, timeout: float) -> StoredEntity | None:
         """The entity at ``min_version`` or later, waiting at most ``timeout`` for it."""
         deadline = time.monotonic() + timeout
         with self._applied:
@@ -241,9 +233,7 @@ class Replica:
             for topic in self.topics:
                 for partition in metadata[topic].partitions:
                     tp = TopicPartition(topic, partition)
-                    ends[(topic, partition)] = consumer.get_watermark_offsets(
-                        tp, timeout=10, cached=False
-                    )[1]
+                    ends[(topic, partition)] = consumer.get_watermark_offsets(tp, timeout=10, cached=False)[1]
             return ends
         finally:
             consumer.close()

@@ -9,7 +9,7 @@ import signal
 import threading
 import uuid
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -54,14 +54,12 @@ class RuntimeOptions:
     instance: str = "0"
     grpc_address: str | None = "127.0.0.1:0"
     metrics_port: int = 0
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_batch: int = 5_000
 
 
 class Runtime(Generic[EntityT]):
-    def __init__(
-        self, service: Service[EntityT], kafka: KafkaSettings, options: RuntimeOptions | None = None
-    ) -> None:
+    def __init__(self, service: Service[EntityT], kafka: KafkaSettings, options: RuntimeOptions | None = None) -> None:
         self.service = service
         self.kafka = kafka
         self.options = options or RuntimeOptions()
@@ -181,20 +179,14 @@ class Runtime(Generic[EntityT]):
             outcome = future.result(timeout)
         except FutureTimeout as error:
             self.replica.forget(command_id)
-            raise CommandTimeout(
-                f"no outcome for command {command_id} within {timeout}s"
-            ) from error
+            raise CommandTimeout(f"no outcome for command {command_id} within {timeout}s") from error
         if not outcome.accepted:
             raise CommandRefused(outcome)
         return outcome
 
-    def read(
-        self, entity_id: str, min_version: int = 0, timeout: float = 5.0
-    ) -> Versioned[EntityT] | None:
+    def read(self, entity_id: str, min_version: int = 0, timeout: float = 5.0) -> Versioned[EntityT] | None:
         """The entity from the local store; with ``min_version``, waits (bounded) for it."""
-        stored = self.replica.wait_for_version(
-            self.service.events_topic, entity_id, min_version, timeout
-        )
+        stored = self.replica.wait_for_version(self.service.events_topic, entity_id, min_version, timeout)
         if stored is None:
             return None
         return Versioned(self.service.entity.FromString(stored.state), stored.version)

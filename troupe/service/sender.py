@@ -39,12 +39,17 @@ class CommandSender:
         actor: envelope_pb2.Actor,
         command_id: str | None = None,
         correlation_id: str | None = None,
+        causation_id: str | None = None,
         timeout: float = 10.0,
     ) -> str:
         """Sends ``command`` and returns its id once Kafka acknowledged it. The same
         ``command_id`` sent twice changes the entity once."""
         return self.send_nowait(
-            command, actor=actor, command_id=command_id, correlation_id=correlation_id
+            command,
+            actor=actor,
+            command_id=command_id,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
         ).result(timeout)
 
     def send_nowait(
@@ -54,10 +59,12 @@ class CommandSender:
         actor: envelope_pb2.Actor,
         command_id: str | None = None,
         correlation_id: str | None = None,
+        causation_id: str | None = None,
     ) -> Future[str]:
-        """Like ``send``, without waiting: the future holds the id once Kafka has it."""
-        command_id = command_id or str(uuid.uuid4())
-        cause = Cause(command_id, correlation_id or command_id, actor, command.entity_id)
+        """Like ``send``, without waiting: the future holds the id once Kafka has it.
+        ``causation_id`` names the event the command answers, if any."""
+        command_id = command_id or command.command_id or str(uuid.uuid4())
+        cause = Cause(causation_id or command_id, correlation_id or command_id, actor, command.entity_id)
         envelope = records.command(command, cause, command_id)
         delivered: Future[str] = Future()
 

@@ -109,26 +109,17 @@ class Store:
                 ((c.topic, c.entity_id, c.partition, c.version, c.event_type, c.state) for c in changes),
             )
             db.executemany(
-                "INSERT OR IGNORE INTO applied_commands (topic, command_id, entity_id, version)"
-                " VALUES (?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO applied_commands (topic, command_id, entity_id, version) VALUES (?, ?, ?, ?)",
                 ((c.topic, c.command_id, c.entity_id, c.version) for c in changes if c.command_id),
             )
             indexed = [c for c in changes if c.lookups is not None]
             if indexed:
                 # Only the latest version of an entity decides its lookups.
-                latest = {
-                    (c.topic, c.entity_id): c for c in sorted(indexed, key=lambda c: c.version)
-                }
-                db.executemany(
-                    "DELETE FROM lookups WHERE topic = ? AND entity_id = ?", list(latest)
-                )
+                latest = {(c.topic, c.entity_id): c for c in sorted(indexed, key=lambda c: c.version)}
+                db.executemany("DELETE FROM lookups WHERE topic = ? AND entity_id = ?", list(latest))
                 db.executemany(
                     "INSERT OR IGNORE INTO lookups (topic, name, value, entity_id) VALUES (?, ?, ?, ?)",
-                    [
-                        (c.topic, name, value, c.entity_id)
-                        for c in latest.values()
-                        for name, value in c.lookups or ()
-                    ],
+                    [(c.topic, name, value, c.entity_id) for c in latest.values() for name, value in c.lookups or ()],
                 )
             db.executemany(
                 "INSERT INTO offsets (topic, partition, next_offset) VALUES (?, ?, ?)"
@@ -177,8 +168,7 @@ class Store:
     def scan(self, topic: str, partitions: set[int] | None = None) -> Iterator[StoredEntity]:
         """Every entity of the topic (or of some of its partitions), by id."""
         rows = self._connection().execute(
-            "SELECT entity_id, version, event_type, state, partition FROM entities"
-            " WHERE topic = ? ORDER BY entity_id",
+            "SELECT entity_id, version, event_type, state, partition FROM entities WHERE topic = ? ORDER BY entity_id",
             (topic,),
         )
         for entity_id, version, event_type, state, partition in rows:

@@ -47,7 +47,4 @@ class Views:
 
     def in_partitions(self, topic: str, partitions: set[int]) -> list[Versioned[Any]]:
         message = self._type(topic)
-        return [
-            Versioned(message.FromString(e.state), e.version)
-            for e in self.store.scan(topic, partitions)
-        ]
+        return [Versioned(message.FromString(e.state), e.version) for e in self.store.scan(topic, partitions)]

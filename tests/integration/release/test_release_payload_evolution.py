@@ -76,7 +76,7 @@ message Ticket {
 
 def generate(proto: str, where: Path) -> Path:
     """Writes the proto under ``where/src`` and its Python code under ``where/gen``."""
-    from grpc_tools import protoc  # type: ignore[import-untyped]
+    from grpc_tools import protoc
 
     source, generated = where / "src", where / "gen"
     (source / PROTO).parent.mkdir(parents=True)

@@ -48,7 +48,11 @@ class ServiceProcess:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", f"services.{self.name}"], cwd=ROOT, env=env, stdout=log, stderr=log
+            [sys.executable, "-m", f"services.{self.name}"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
         )
         return self
 
@@ -88,10 +92,11 @@ def read_events(
         while time.monotonic() < deadline:
             batch = consumer.consume(5_000, 0.2)
             for message in batch:
-                if message.error() or message.key() is None:
+                key, value = message.key(), message.value()
+                if message.error() or key is None or value is None:
                     continue
-                if message.key().decode() in entity_ids:
-                    found.append(envelope_pb2.Envelope.FromString(message.value()))
+                if key.decode() in entity_ids:
+                    found.append(envelope_pb2.Envelope.FromString(value))
             if batch:
                 quiet_since = time.monotonic()
             elif len(found) >= expected and time.monotonic() - quiet_since > 1.0:

@@ -28,8 +28,7 @@ ACTOR = records.system("test")
 def test_50_concurrent_changes_to_one_entity_give_50_versions(kafka: KafkaSettings, tmp_path: Path) -> None:
     # Given two instances serving gRPC, and one customer
     instances = [
-        Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, instance=name)).start()
-        for name in ("a", "b")
+        Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, instance=name)).start() for name in ("a", "b")
     ]
     try:
         addresses = [f"127.0.0.1:{runtime.grpc.port}" for runtime in instances if runtime.grpc]
@@ -39,9 +38,7 @@ def test_50_concurrent_changes_to_one_entity_give_50_versions(kafka: KafkaSettin
 
         # When 50 changes arrive at once, spread over both instances
         def award(_: int) -> int:
-            reply = stub.AwardLoyaltyPoints(
-                pb.AwardLoyaltyPointsRequest(customer_id=customer_id, points=1), timeout=30
-            )
+            reply = stub.AwardLoyaltyPoints(pb.AwardLoyaltyPointsRequest(customer_id=customer_id, points=1), timeout=30)
             return reply.result.entity_version
 
         with ThreadPoolExecutor(max_workers=50) as pool:
@@ -63,7 +60,8 @@ def test_grpc_serves_health_and_reflection_for_stock_tools(kafka: KafkaSettings,
         assert runtime.grpc is not None
         conn = grpc.insecure_channel(f"127.0.0.1:{runtime.grpc.port}")
         health = health_pb2_grpc.HealthStub(conn).Check(
-            health_pb2.HealthCheckRequest(service="contracts.customer.v1.CustomerService"), timeout=5
+            health_pb2.HealthCheckRequest(service="contracts.customer.v1.CustomerService"),
+            timeout=5,
         )
         assert health.status == health_pb2.HealthCheckResponse.SERVING
 
@@ -81,7 +79,8 @@ def test_grpc_serves_health_and_reflection_for_stock_tools(kafka: KafkaSettings,
             )
         except grpc.RpcError as error:
             refused = error
-        assert refused is not None and refused.code() == grpc.StatusCode.NOT_FOUND
+        assert refused is not None
+        assert refused.code() == grpc.StatusCode.NOT_FOUND
     finally:
         runtime.stop()
 
@@ -93,7 +92,8 @@ def test_a_rebalance_under_load_loses_and_duplicates_nothing(kafka: KafkaSetting
     sender = CommandSender(kafka, "test")
     for customer_id in ids:
         sender.send_nowait(
-            Command(customer_id, pb.RegisterCustomerRequest(customer_id=customer_id, name="N")), actor=ACTOR
+            Command(customer_id, pb.RegisterCustomerRequest(customer_id=customer_id, name="N")),
+            actor=ACTOR,
         )
     stop_sending = threading.Event()
     sent: list[str] = []

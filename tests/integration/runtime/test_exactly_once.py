@@ -81,7 +81,10 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(
     # When 10,000 point awards stream in and the process is killed midway
     sent = [
         sender.send_nowait(
-            Command(ids[n % CUSTOMERS], pb.AwardLoyaltyPointsRequest(customer_id=ids[n % CUSTOMERS], points=1)),
+            Command(
+                ids[n % CUSTOMERS],
+                pb.AwardLoyaltyPointsRequest(customer_id=ids[n % CUSTOMERS], points=1),
+            ),
             actor=actor,
         )
         for n in range(AWARDS)

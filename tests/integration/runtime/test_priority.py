@@ -24,8 +24,12 @@ def fill(kafka: KafkaSettings, topic: str, count: int) -> None:
     cause = Cause("c", "c", records.system("test"), "")
     for n in range(count):
         event = records.event(
-            source="customer", event_type="CustomerRegistered", entity_id=f"c{n}", version=1,
-            state=pb.Customer(customer_id=f"c{n}"), cause=cause,
+            source="customer",
+            event_type="CustomerRegistered",
+            entity_id=f"c{n}",
+            version=1,
+            state=pb.Customer(customer_id=f"c{n}"),
+            cause=cause,
         )
         producer.produce(topic, event.SerializeToString(), f"c{n}".encode())
         if n % 1000 == 0:
@@ -33,9 +37,7 @@ def fill(kafka: KafkaSettings, topic: str, count: int) -> None:
     producer.flush(30)
 
 
-def test_a_low_priority_topic_waits_until_the_live_topic_has_no_lag(
-    kafka: KafkaSettings, tmp_path: Path
-) -> None:
+def test_a_low_priority_topic_waits_until_the_live_topic_has_no_lag(kafka: KafkaSettings, tmp_path: Path) -> None:
     # Given a live topic and a bulk topic, both with a backlog
     run = uuid.uuid4().hex[:6]
     live, bulk = f"live-{run}.events", f"bulk-{run}.events"

@@ -19,17 +19,13 @@ from .helpers import ROOT, unique_ids
 USER = records.user("u-1", "Operator One")
 
 
-def test_a_change_is_readable_at_its_version_on_another_instance(
-    kafka: KafkaSettings, tmp_path: Path
-) -> None:
+def test_a_change_is_readable_at_its_version_on_another_instance(kafka: KafkaSettings, tmp_path: Path) -> None:
     first = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, instance="a")).start()
     second = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, instance="b")).start()
     try:
         (customer_id,) = unique_ids("ryw", 1)
         first.submit(pb.RegisterCustomerRequest(customer_id=customer_id, name="Anna"), actor=USER)
-        changed = first.submit(
-            pb.AwardLoyaltyPointsRequest(customer_id=customer_id, points=5), actor=USER
-        )
+        changed = first.submit(pb.AwardLoyaltyPointsRequest(customer_id=customer_id, points=5), actor=USER)
 
         seen = second.read(customer_id, min_version=changed.version, timeout=10)
 

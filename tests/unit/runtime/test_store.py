@@ -7,8 +7,19 @@ from pathlib import Path
 from troupe.state.store import EntityChange, Store
 
 
-def change(entity_id: str, version: int, state: bytes, lookups: tuple[tuple[str, str], ...] | None = None) -> EntityChange:
-    return EntityChange("customer.events", entity_id, version, "Changed", state, 0, f"cmd-{entity_id}-{version}", lookups)
+def change(
+    entity_id: str, version: int, state: bytes, lookups: tuple[tuple[str, str], ...] | None = None
+) -> EntityChange:
+    return EntityChange(
+        "customer.events",
+        entity_id,
+        version,
+        "Changed",
+        state,
+        0,
+        f"cmd-{entity_id}-{version}",
+        lookups,
+    )
 
 
 def test_an_older_version_never_overwrites_a_newer_one(tmp_path: Path) -> None:
