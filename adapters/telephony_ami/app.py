@@ -46,7 +46,7 @@ STEPS = {
 MAX_BATCH_BYTES = 1_000_000
 
 
-class BadStream(ValueError):  # noqa: N818 - it is what the PBX sent, not our error
+class BadStream(ValueError):
     pass
 
 

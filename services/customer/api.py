@@ -19,7 +19,7 @@ class CustomerApi(customer_pb2_grpc.CustomerServiceServicer):
     def __init__(self, runtime: Runtime[pb.Customer]) -> None:
         self.runtime = runtime
 
-    def GetCustomer(  # noqa: N802
+    def GetCustomer(
         self, request: pb.GetCustomerRequest, context: grpc.ServicerContext
     ) -> pb.GetCustomerResponse:
         found = self.runtime.read(request.customer_id, request.min_version)
@@ -34,7 +34,7 @@ class CustomerApi(customer_pb2_grpc.CustomerServiceServicer):
             )
         return pb.GetCustomerResponse(customer=found.state, version=found.version)
 
-    def FindCustomerByPhone(  # noqa: N802
+    def FindCustomerByPhone(
         self, request: pb.FindCustomerByPhoneRequest, context: grpc.ServicerContext
     ) -> pb.FindCustomerByPhoneResponse:
         try:
@@ -46,22 +46,22 @@ class CustomerApi(customer_pb2_grpc.CustomerServiceServicer):
             refuse(context, grpc.StatusCode.NOT_FOUND, f"no customer with phone {phone}")
         return pb.FindCustomerByPhoneResponse(customer=found[0].state, version=found[0].version)
 
-    def RegisterCustomer(  # noqa: N802
+    def RegisterCustomer(
         self, request: pb.RegisterCustomerRequest, context: grpc.ServicerContext
     ) -> pb.RegisterCustomerResponse:
         return pb.RegisterCustomerResponse(result=self._change(request, context))
 
-    def ChangeContact(  # noqa: N802
+    def ChangeContact(
         self, request: pb.ChangeContactRequest, context: grpc.ServicerContext
     ) -> pb.ChangeContactResponse:
         return pb.ChangeContactResponse(result=self._change(request, context))
 
-    def AwardLoyaltyPoints(  # noqa: N802
+    def AwardLoyaltyPoints(
         self, request: pb.AwardLoyaltyPointsRequest, context: grpc.ServicerContext
     ) -> pb.AwardLoyaltyPointsResponse:
         return pb.AwardLoyaltyPointsResponse(result=self._change(request, context))
 
-    def MergeCustomers(  # noqa: N802
+    def MergeCustomers(
         self, request: pb.MergeCustomersRequest, context: grpc.ServicerContext
     ) -> pb.MergeCustomersResponse:
         """The survivor takes the duplicate's data, then the duplicate is retired."""

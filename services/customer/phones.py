@@ -12,7 +12,7 @@ import phonenumbers
 DEFAULT_REGION = "RU"
 
 
-class InvalidPhone(ValueError):  # noqa: N818
+class InvalidPhone(ValueError):
     pass
 
 

@@ -14,7 +14,7 @@ class InteractionApi(interaction_pb2_grpc.InteractionServiceServicer):
     def __init__(self, runtime: Runtime[pb.Interaction]) -> None:
         self.runtime = runtime
 
-    def GetInteraction(  # noqa: N802
+    def GetInteraction(
         self, request: pb.GetInteractionRequest, context: grpc.ServicerContext
     ) -> pb.GetInteractionResponse:
         found = self.runtime.read(request.interaction_id, request.min_version)
@@ -22,7 +22,7 @@ class InteractionApi(interaction_pb2_grpc.InteractionServiceServicer):
             refuse(context, grpc.StatusCode.NOT_FOUND, f"no interaction {request.interaction_id}")
         return pb.GetInteractionResponse(interaction=found.state, version=found.version)
 
-    def ListOpenInteractions(  # noqa: N802
+    def ListOpenInteractions(
         self, request: pb.ListOpenInteractionsRequest, _context: grpc.ServicerContext
     ) -> pb.ListOpenInteractionsResponse:
         sites = (
@@ -35,7 +35,7 @@ class InteractionApi(interaction_pb2_grpc.InteractionServiceServicer):
         ]
         return pb.ListOpenInteractionsResponse(interactions=found)
 
-    def AnswerInteraction(  # noqa: N802
+    def AnswerInteraction(
         self, request: pb.AnswerInteractionRequest, context: grpc.ServicerContext
     ) -> pb.AnswerInteractionResponse:
         return pb.AnswerInteractionResponse(

@@ -14,7 +14,7 @@ class NotificationApi(notification_pb2_grpc.NotificationServiceServicer):
     def __init__(self, runtime: Runtime[pb.Notification]) -> None:
         self.runtime = runtime
 
-    def GetNotification(  # noqa: N802
+    def GetNotification(
         self, request: pb.GetNotificationRequest, context: grpc.ServicerContext
     ) -> pb.GetNotificationResponse:
         found = self.runtime.read(request.notification_id, request.min_version)

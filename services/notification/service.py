@@ -27,7 +27,7 @@ notification.project(CUSTOMERS, customer.Customer)
 REASONS = {"TicketOpened": "opened", "TicketResolved": "resolved"}
 
 
-class CustomerNotKnownYet(LookupError):  # noqa: N818
+class CustomerNotKnownYet(LookupError):
     """The customer's profile has not reached this service yet: retried."""
 
 

@@ -14,7 +14,7 @@ class OperatorApi(operator_pb2_grpc.OperatorServiceServicer):
     def __init__(self, runtime: Runtime[pb.Operator]) -> None:
         self.runtime = runtime
 
-    def GetOperator(  # noqa: N802
+    def GetOperator(
         self, request: pb.GetOperatorRequest, context: grpc.ServicerContext
     ) -> pb.GetOperatorResponse:
         found = self.runtime.read(request.operator_id, request.min_version)
@@ -22,20 +22,20 @@ class OperatorApi(operator_pb2_grpc.OperatorServiceServicer):
             refuse(context, grpc.StatusCode.NOT_FOUND, f"no operator {request.operator_id}")
         return pb.GetOperatorResponse(operator=found.state, version=found.version)
 
-    def ListOperators(  # noqa: N802
+    def ListOperators(
         self, request: pb.ListOperatorsRequest, _context: grpc.ServicerContext
     ) -> pb.ListOperatorsResponse:
         found = self.runtime.find("site", request.site) if request.site else self.runtime.scan()
         return pb.ListOperatorsResponse(operators=[entity.state for entity in found])
 
-    def RegisterOperator(  # noqa: N802
+    def RegisterOperator(
         self, request: pb.RegisterOperatorRequest, context: grpc.ServicerContext
     ) -> pb.RegisterOperatorResponse:
         return pb.RegisterOperatorResponse(
             result=change_result(self.runtime, request, context, actor_of(context))
         )
 
-    def SetPresence(  # noqa: N802
+    def SetPresence(
         self, request: pb.SetPresenceRequest, context: grpc.ServicerContext
     ) -> pb.SetPresenceResponse:
         return pb.SetPresenceResponse(

@@ -14,7 +14,7 @@ class RoutingApi(routing_pb2_grpc.RoutingServiceServicer):
     def __init__(self, runtime: Runtime[pb.Assignment]) -> None:
         self.runtime = runtime
 
-    def GetAssignment(  # noqa: N802
+    def GetAssignment(
         self, request: pb.GetAssignmentRequest, context: grpc.ServicerContext
     ) -> pb.GetAssignmentResponse:
         found = self.runtime.read(request.interaction_id, request.min_version)
@@ -22,7 +22,7 @@ class RoutingApi(routing_pb2_grpc.RoutingServiceServicer):
             refuse(context, grpc.StatusCode.NOT_FOUND, f"no routing of {request.interaction_id}")
         return pb.GetAssignmentResponse(assignment=found.state, version=found.version)
 
-    def ListWaiting(  # noqa: N802
+    def ListWaiting(
         self, request: pb.ListWaitingRequest, _context: grpc.ServicerContext
     ) -> pb.ListWaitingResponse:
         waiting = [e.state for e in self.runtime.find("state", "waiting")]

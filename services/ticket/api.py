@@ -18,7 +18,7 @@ class TicketApi(ticket_pb2_grpc.TicketServiceServicer):
     def __init__(self, runtime: Runtime[pb.Ticket]) -> None:
         self.runtime = runtime
 
-    def GetTicket(  # noqa: N802
+    def GetTicket(
         self, request: pb.GetTicketRequest, context: grpc.ServicerContext
     ) -> pb.GetTicketResponse:
         found = self.runtime.read(request.ticket_id, request.min_version)
@@ -26,7 +26,7 @@ class TicketApi(ticket_pb2_grpc.TicketServiceServicer):
             refuse(context, grpc.StatusCode.NOT_FOUND, f"no ticket {request.ticket_id}")
         return pb.GetTicketResponse(ticket=found.state, version=found.version)
 
-    def ListCustomerTickets(  # noqa: N802
+    def ListCustomerTickets(
         self, request: pb.ListCustomerTicketsRequest, _context: grpc.ServicerContext
     ) -> pb.ListCustomerTicketsResponse:
         tickets = [e.state for e in self.runtime.find("customer", request.customer_id)]
@@ -34,32 +34,32 @@ class TicketApi(ticket_pb2_grpc.TicketServiceServicer):
             tickets = [t for t in tickets if t.status in OPEN]
         return pb.ListCustomerTicketsResponse(tickets=tickets)
 
-    def OpenTicket(  # noqa: N802
+    def OpenTicket(
         self, request: pb.OpenTicketRequest, context: grpc.ServicerContext
     ) -> pb.OpenTicketResponse:
         return pb.OpenTicketResponse(result=self._change(request, context))
 
-    def StartWork(  # noqa: N802
+    def StartWork(
         self, request: pb.StartWorkRequest, context: grpc.ServicerContext
     ) -> pb.StartWorkResponse:
         return pb.StartWorkResponse(result=self._change(request, context))
 
-    def AwaitCustomer(  # noqa: N802
+    def AwaitCustomer(
         self, request: pb.AwaitCustomerRequest, context: grpc.ServicerContext
     ) -> pb.AwaitCustomerResponse:
         return pb.AwaitCustomerResponse(result=self._change(request, context))
 
-    def ResolveTicket(  # noqa: N802
+    def ResolveTicket(
         self, request: pb.ResolveTicketRequest, context: grpc.ServicerContext
     ) -> pb.ResolveTicketResponse:
         return pb.ResolveTicketResponse(result=self._change(request, context))
 
-    def ReopenTicket(  # noqa: N802
+    def ReopenTicket(
         self, request: pb.ReopenTicketRequest, context: grpc.ServicerContext
     ) -> pb.ReopenTicketResponse:
         return pb.ReopenTicketResponse(result=self._change(request, context))
 
-    def CloseTicket(  # noqa: N802
+    def CloseTicket(
         self, request: pb.CloseTicketRequest, context: grpc.ServicerContext
     ) -> pb.CloseTicketResponse:
         return pb.CloseTicketResponse(result=self._change(request, context))
