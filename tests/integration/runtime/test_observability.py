@@ -1,0 +1,69 @@
+"""What operators of the layer see: one trace per cascade in Kafka headers, and
+Prometheus metrics of the loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from confluent_kafka import TopicPartition
+
+from contracts.customer.v1 import customer_pb2 as pb
+from services.customer.app import customer
+from troupe.bus import clients
+from troupe.service import records
+from troupe.service.runtime import Runtime, RuntimeOptions
+from troupe.settings import KafkaSettings
+
+from .helpers import unique_ids, wait_until
+
+
+def trace_id(headers: list[tuple[str, bytes]] | None) -> str:
+    values = dict(headers or [])
+    return values["traceparent"].decode().split("-")[1]
+
+
+def test_the_event_carries_the_trace_of_the_command_and_metrics_count_it(
+    kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    runtime = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, metrics_port=0)).start()
+    (customer_id,) = unique_ids("trace", 1)
+    try:
+        outcome = runtime.submit(
+            pb.RegisterCustomerRequest(customer_id=customer_id, name="Anna"), actor=records.user("u-7")
+        )
+    finally:
+        runtime.stop()
+
+    consumer = clients.consumer(kafka, group_id=None)
+    try:
+        found: dict[str, list[tuple[str, bytes]] | None] = {}
+        for topic in (customer.commands_topic, customer.events_topic):
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+
+            def seen(topic: str = topic) -> bool:
+                for message in consumer.consume(5000, 0.5):
+                    if message.error() is None and message.key() == customer_id.encode():
+                        found[topic] = message.headers()
+                return topic in found
+
+            wait_until(seen, 30, f"no record of {customer_id} in {topic}")
+    finally:
+        consumer.close()
+
+    assert outcome.version == 1
+    assert trace_id(found[customer.commands_topic]) == trace_id(found[customer.events_topic])
+
+
+def test_metrics_are_served_in_prometheus_format(kafka: KafkaSettings, tmp_path: Path) -> None:
+    runtime = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, metrics_port=29301)).start()
+    (customer_id,) = unique_ids("metrics", 1)
+    try:
+        runtime.submit(pb.RegisterCustomerRequest(customer_id=customer_id, name="A"), actor=records.user("u"))
+        body = httpx.get("http://127.0.0.1:29301/metrics", timeout=5).text
+    finally:
+        runtime.stop()
+    assert 'troupe_handler_seconds_count{service="customer",type="RegisterCustomer"}' in body
+    assert 'troupe_transactions_total{outcome="committed",service="customer"}' in body
+    assert 'troupe_records_total{service="customer",topic="customer.commands"}' in body
