@@ -20,7 +20,7 @@ from .helpers import unique_ids, wait_until
 
 def trace_id(headers: object) -> str:
     assert isinstance(headers, list)
-    values = {key: value for key, value in headers}
+    values = dict(headers)
     return str(values["traceparent"].decode()).split("-")[1]
 
 
