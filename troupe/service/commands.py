@@ -6,8 +6,9 @@ import argparse
 import sys
 import time
 
+from contracts.events.v1 import envelope_pb2
 from troupe.observability import logs
-from troupe.service import registry
+from troupe.service import dead_letters, registry
 from troupe.service.main import options_parser, start
 from troupe.service.rebuild import rebuild
 from troupe.service.runtime import Runtime, RuntimeOptions
@@ -49,6 +50,31 @@ def _topology(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dlq_list(args: argparse.Namespace) -> int:
+    for letter in dead_letters.read(settings().kafka, args.service):
+        reason = envelope_pb2.DeadLetterReason.Name(letter.reason).removeprefix("DEAD_LETTER_REASON_")
+        print(
+            f"{letter.topic}[{letter.partition}]@{letter.offset}\t{reason}\t{letter.attempts}\t"
+            f"{letter.entity_id}\t{letter.record_id}\t{letter.error}"
+        )
+    return 0
+
+
+def _dlq_retry(args: argparse.Namespace) -> int:
+    wanted = set(args.record_ids)
+    letters = [
+        letter
+        for letter in dead_letters.read(settings().kafka, args.service)
+        if (args.all or letter.record_id in wanted)
+        and letter.reason != envelope_pb2.DEAD_LETTER_REASON_UNDECODABLE
+    ]
+    if not letters:
+        print("nothing to retry", file=sys.stderr)
+        return 1
+    print(f"sent back {dead_letters.retry(settings().kafka, letters)} records")
+    return 0
+
+
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = subparsers.add_parser("run", parents=[options_parser()], help="run one instance of a service")
     run.add_argument("service")
@@ -65,6 +91,17 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     dump.add_argument("service")
     dump.add_argument("--instance", default="0")
     dump.set_defaults(handler=_dump)
+
+    dlq = subparsers.add_parser("dlq", help="a service's dead letters")
+    dlq_verbs = dlq.add_subparsers(dest="verb", required=True)
+    dlq_list = dlq_verbs.add_parser("list", help="print every record of <service>.dlq")
+    dlq_list.add_argument("service")
+    dlq_list.set_defaults(handler=_dlq_list)
+    dlq_retry = dlq_verbs.add_parser("retry", help="send dead letters back to their topic")
+    dlq_retry.add_argument("service")
+    dlq_retry.add_argument("record_ids", nargs="*", help="command or event ids to retry")
+    dlq_retry.add_argument("--all", action="store_true", help="retry every decodable record")
+    dlq_retry.set_defaults(handler=_dlq_retry)
 
     topology = subparsers.add_parser("topology", help="print the choreography map from the declarations")
     topology.add_argument("services", nargs="*")

@@ -15,6 +15,7 @@ from contracts.events.v1 import envelope_pb2
 from troupe import CommandContext, Rejected, Service
 from troupe.bus import clients
 from troupe.bus.topics import dlq_topic, ensure_topics
+from troupe.service import dead_letters as troupe_dead_letters
 from troupe.service import records
 from troupe.service.declaration import Cause, Command
 from troupe.service.processor import RetryPolicy
@@ -187,4 +188,31 @@ def test_the_same_command_id_twice_changes_the_entity_once(kafka: KafkaSettings,
         assert len(events) == 1
     finally:
         sender.close()
+        runtime.stop()
+
+
+def test_a_dead_letter_sent_back_is_processed_once_the_cause_is_gone(
+    kafka: KafkaSettings, tmp_path: Path, dead_letters: DeadLetterTap
+) -> None:
+    # Given a record that failed all its retries while a dependency was down
+    service = flaky_customer_service({"late": 3})
+    retry = RetryPolicy(attempts=3, first_backoff=0.01)
+    runtime = Runtime(service, kafka, RuntimeOptions(state_dir=tmp_path, retry=retry)).start()
+    (customer_id,) = unique_ids("late", 1)
+    try:
+        runtime_sender = CommandSender(kafka, "test")
+        command_id = runtime_sender.send(
+            Command(customer_id, pb.RegisterCustomerRequest(customer_id=customer_id, name="late")), actor=ACTOR
+        )
+        runtime_sender.close()
+        (letter,) = [d for d in dead_letters.wait_for(1) if d.record_id == command_id]
+
+        # When an operator sends it back (troupe dlq retry), the dependency being up again
+        assert command_id in {d.record_id for d in troupe_dead_letters.read(kafka, "customer")}
+        troupe_dead_letters.retry(kafka, [letter])
+
+        # Then it is processed, once
+        events = read_events(kafka, service.events_topic, {customer_id}, expected=1, timeout=30)
+        assert [e.causation_id for e in events] == [command_id]
+    finally:
         runtime.stop()
