@@ -3,7 +3,12 @@
 Starts the local Kafka broker, then every component that can run on its own
 (a folder with ``__main__.py`` under services/, adapters/, and the sidecar and
 composer once present), each as its own process with its log under
-``<state_dir>/logs``; then prints live cascades until Ctrl-C stops everything.
+``<state_dir>/logs``: services first, then adapters, then the demo traffic
+(``adapters/demo``); then prints live cascades until Ctrl-C stops everything.
+
+Ports follow the broker's (``--port``, default 19092), so two runs with
+different ports do not collide: component n serves gRPC on port+1000+n and HTTP
+on port+1100+n; the e-mail adapter's SMTP server listens on port+1200.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ from troupe.local.tail import tail
 from troupe.settings import KafkaSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-FIRST_GRPC_PORT = 50100
-FIRST_HTTP_PORT = 8100
+GRPC_OFFSET, HTTP_OFFSET, SMTP_OFFSET = 1000, 1100, 1200
+DEMO = "demo"
 
 
 @dataclass
@@ -30,18 +35,33 @@ class Component:
     kind: str
     name: str
     module: str
+    grpc_port: int = 0
+    http_port: int = 0
+
+    @property
+    def address(self) -> str:
+        if self.kind == "service":
+            return f"grpc 127.0.0.1:{self.grpc_port}"
+        return f"http://127.0.0.1:{self.http_port}"
 
 
-def components(root: Path = ROOT) -> list[Component]:
-    """Every runnable component of the tree, services first (they create topics)."""
+def components(root: Path = ROOT, base_port: int = 19092) -> list[Component]:
+    """Every runnable component of the tree: services first (they create topics),
+    then adapters, composer and sidecar, the demo traffic last."""
     found = []
     for kind in ("services", "adapters"):
         for main in sorted((root / kind).glob("*/__main__.py")):
             name = main.parent.name
-            found.append(Component(kind.rstrip("s"), name, f"{kind}.{name}"))
+            if name != DEMO:
+                found.append(Component(kind.rstrip("s"), name, f"{kind}.{name}"))
     for name in ("composer", "sidecar"):
         if (root / name / "__main__.py").exists():
             found.append(Component(name, name, name))
+    if (root / "adapters" / DEMO / "__main__.py").exists():
+        found.append(Component(DEMO, DEMO, f"adapters.{DEMO}"))
+    for n, component in enumerate(found):
+        component.grpc_port = base_port + GRPC_OFFSET + n
+        component.http_port = base_port + HTTP_OFFSET + n
     return found
 
 
@@ -52,21 +72,22 @@ class Supervisor:
         self.logs = settings.state_dir / "logs"
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, component: Component, grpc_port: int, http_port: int) -> None:
+    def start(self, component: Component, shared: dict[str, str]) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
+            **shared,
             "TROUPE_KAFKA__BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
             "TROUPE_STATE_DIR": str(self.settings.state_dir.resolve()),
-            "TROUPE_GRPC_ADDRESS": f"127.0.0.1:{grpc_port}",
-            "TROUPE_HTTP_PORT": str(http_port),
+            "TROUPE_GRPC_ADDRESS": f"127.0.0.1:{component.grpc_port}",
+            "TROUPE_HTTP_PORT": str(component.http_port),
             "TROUPE_DEMO": "1",
         }
         log = (self.logs / f"{component.name}.log").open("ab")
         self.processes[component.name] = subprocess.Popen(
             [sys.executable, "-m", component.module], cwd=ROOT, env=env, stdout=log, stderr=log
         )
-        print(f"  {component.kind:<9} {component.name:<20} grpc 127.0.0.1:{grpc_port}  http 127.0.0.1:{http_port}")
+        print(f"  {component.kind:<9} {component.name:<20} {component.address}")
 
     def failed(self) -> list[str]:
         return [name for name, process in self.processes.items() if process.poll() is not None]
@@ -82,9 +103,20 @@ class Supervisor:
                 process.kill()
 
 
-def up(settings: Settings, brokers: int = 1, seconds: float | None = None) -> int:
+def shared_env(found: list[Component], base_port: int) -> dict[str, str]:
+    """What every component is told: where the others are (``TROUPE_URL_<NAME>``),
+    the SMTP port of the simulated mail server, and the demo's short wrap-up."""
+    env = {f"TROUPE_URL_{c.name.upper()}": f"http://127.0.0.1:{c.http_port}" for c in found}
+    env["TROUPE_SMTP_PORT"] = str(base_port + SMTP_OFFSET)
+    env["TROUPE_OPERATOR_WRAP_UP_SECONDS"] = os.environ.get("TROUPE_OPERATOR_WRAP_UP_SECONDS", "5")
+    return env
+
+
+def up(settings: Settings, brokers: int = 1, seconds: float | None = None, port: int = 19092) -> int:
     """Runs the layer until Ctrl-C (or for ``seconds``); returns an exit code."""
-    cluster = LocalCluster(settings.state_dir / "kafka", brokers=brokers, cache_dir=settings.cache_dir)
+    cluster = LocalCluster(
+        settings.state_dir / "kafka", brokers=brokers, base_port=port, cache_dir=settings.cache_dir
+    )
     print(f"starting Apache Kafka ({brokers} broker{'s' if brokers > 1 else ''}) ...")
     cluster.start(timeout=180)
     kafka = settings.kafka.model_copy(
@@ -96,8 +128,11 @@ def up(settings: Settings, brokers: int = 1, seconds: float | None = None) -> in
     print(f"kafka at {kafka.bootstrap_servers}")
     supervisor = Supervisor(settings, kafka)
     print("starting components:")
-    for n, component in enumerate(components()):
-        supervisor.start(component, FIRST_GRPC_PORT + n, FIRST_HTTP_PORT + n)
+    found = components(base_port=port)
+    shared = shared_env(found, port)
+    for component in found:
+        supervisor.start(component, shared)
+    print(f"  smtp      (simulated customers' mail)  127.0.0.1:{shared['TROUPE_SMTP_PORT']}")
     print(f"logs in {supervisor.logs}; live cascades follow (Ctrl-C stops; `troupe kafka down` stops Kafka)")
     stopping = False
 

@@ -31,6 +31,16 @@ def working_manifest(repo: Repo) -> Manifest:
     return current
 
 
+def diff(repo: Repo, a: int, b: int | None, workdir: Path) -> history.ReleaseDiff:
+    """Release ``a`` against release ``b`` (None: the working manifest)."""
+    before = history.manifest_at(repo, a)
+    if b is None:
+        after, ref = working_manifest(repo), None
+    else:
+        after, ref = history.manifest_at(repo, b), history.tag(b)
+    return history.diff(repo, before, after, (history.tag(a), ref), workdir)
+
+
 def bump(repo: Repo, names: list[str]) -> Outcome:
     """Sets the named components (all when none are named) to their current version."""
     known = discover(repo)

@@ -1,4 +1,4 @@
-"""``troupe release``: bump, check, cut, diff, rollback, gate, up, list, schema."""
+"""``troupe release``: bump, check, cut, diff, rollback, gate, up, list, serve, schema."""
 
 from __future__ import annotations
 
@@ -87,14 +87,8 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    repo = _repo(args)
-    before = history.manifest_at(repo, args.a)
-    if args.b is None:
-        after, ref = actions.working_manifest(repo), None
-    else:
-        after, ref = history.manifest_at(repo, args.b), history.tag(args.b)
     with tempfile.TemporaryDirectory() as tmp:
-        print(history.diff(repo, before, after, (history.tag(args.a), ref), Path(tmp)))
+        print(actions.diff(_repo(args), args.a, args.b, Path(tmp)))
     return 0
 
 
@@ -122,13 +116,20 @@ def _up(args: argparse.Namespace) -> int:
     repo = _repo(args)
     release = history.manifest_at(repo, args.release)
     state_dir = Path(args.state_dir or repo.root / ".troupe" / "releases")
-    launches = up.plan(repo, release, state_dir.resolve(), settings().kafka)
+    launches = up.plan(repo, release, state_dir.resolve(), settings().kafka, args.components)
     for launch in launches:
         print(launch)
     if args.dry_run:
         return 0
     up.prepare(repo, launches)
     return up.run(launches)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from troupe.release import web  # FastAPI and uvicorn only when serving
+
+    web.serve(_repo(args), args.host, args.port)
+    return 0
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -183,7 +184,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     verb("list", _list, "the releases, newest last")
     start = verb("up", _up, "start exactly the component versions of a release")
     start.add_argument("--release", type=int, required=True)
+    start.add_argument("components", nargs="*", help="start only these components of the release (default: all)")
     start.add_argument("--dry-run", action="store_true", help="print what would start")
     start.add_argument("--state-dir", help="worktrees and state (default: .troupe/releases)")
+    page = verb("serve", _serve, "serve the release page (behind the sidecar)")
+    page.add_argument("--port", type=int, default=8096)
+    page.add_argument("--host", default="127.0.0.1")
     schema = verb("schema", _schema, f"write {SCHEMA_PATH} from the manifest model")
     schema.add_argument("--check", action="store_true", help="fail if it is not current")

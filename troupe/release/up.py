@@ -5,6 +5,12 @@ same commit share one), started by its hook: ``python -m <package>``, i.e. the
 ``__main__.py`` of its folder (``services/customer/__main__.py`` runs as
 ``python -m services.customer``), with that worktree first on PYTHONPATH so the
 runtime kit and generated contracts are the ones of the same commit.
+
+The virtualenv's editable install maps ``troupe``, ``contracts``, ``services``, ...
+to the checkout it was installed from. PYTHONPATH comes before it, so a package
+present in the worktree always wins; :data:`LAUNCHER` also switches the editable
+finders off in the component's process, so a package missing at that commit fails
+to import instead of silently coming from the current checkout.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from troupe.release.components import resolve_name
 from troupe.release.git import Repo
 from troupe.release.manifest import Manifest
 from troupe.settings import KafkaSettings
@@ -25,6 +32,19 @@ from troupe.settings import KafkaSettings
 
 class UpError(RuntimeError):
     pass
+
+
+# ``python -m <module>``, without the import hooks of editable installs
+# (setuptools names their modules ``__editable__...``).
+LAUNCHER = """\
+import runpy, sys
+editable = lambda hook: getattr(hook, "__module__", "").startswith("__editable__")
+sys.meta_path[:] = [f for f in sys.meta_path if not editable(f)]
+sys.path_hooks[:] = [h for h in sys.path_hooks if not editable(h)]
+sys.path[:] = [p for p in sys.path if not p.startswith("__editable__")]
+sys.path_importer_cache.clear()
+runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)
+"""
 
 
 @dataclass(frozen=True)
@@ -35,18 +55,34 @@ class Launch:
     command: list[str]
     env: dict[str, str]
 
+    @property
+    def module(self) -> str:
+        return self.command[-1]
+
     def __str__(self) -> str:
-        return f"{self.component}@{self.version}: {' '.join(self.command[1:])} in {self.worktree}"
+        return f"{self.component}@{self.version}: -m {self.module} in {self.worktree}"
 
 
 def worktree_path(state_dir: Path, commit: str) -> Path:
     return state_dir / "worktrees" / commit[:12]
 
 
-def plan(repo: Repo, manifest: Manifest, state_dir: Path, kafka: KafkaSettings) -> list[Launch]:
-    """What ``up`` starts for ``manifest``: one process per component."""
+def selected(manifest: Manifest, names: list[str]) -> list[str]:
+    """The components of ``manifest`` named (``customer`` or ``services/customer``); all when none are."""
+    known = sorted(manifest.components)
+    try:
+        return sorted({resolve_name(name, known) for name in names}) if names else known
+    except ValueError as error:
+        raise UpError(f"release {manifest.release}: {error}") from error
+
+
+def plan(
+    repo: Repo, manifest: Manifest, state_dir: Path, kafka: KafkaSettings, only: list[str] | None = None
+) -> list[Launch]:
+    """What ``up`` starts for ``manifest``: one process per component (or per component in ``only``)."""
     launches = []
-    for component, pinned in sorted(manifest.components.items()):
+    for component in selected(manifest, only or []):
+        pinned = manifest.components[component]
         commit = repo.resolve(pinned.version)
         if commit is None:
             raise UpError(f"{component}: {pinned.version} is not a commit of this repository")
@@ -62,7 +98,7 @@ def plan(repo: Repo, manifest: Manifest, state_dir: Path, kafka: KafkaSettings) 
             TROUPE_KAFKA__SECURITY_PROTOCOL=kafka.security_protocol,
         )
         module = component.replace("/", ".")
-        launches.append(Launch(component, pinned.version, worktree, [sys.executable, "-m", module], env))
+        launches.append(Launch(component, pinned.version, worktree, [sys.executable, "-c", LAUNCHER, module], env))
     return launches
 
 

@@ -143,6 +143,10 @@ class Processor:
         # before the store has seen its event.
         self._recent_commands: OrderedDict[str, None] = OrderedDict()
         self._batch_commands: set[str] = set()
+        self._applied_before: set[str] = set()
+        self._decoded: dict[int, envelope_pb2.CommandEnvelope] = {}
+        self._latencies: dict[str, Any] = {}
+        self._counters: dict[str, Any] = {}
         self._next_tick = {tick: time.monotonic() + tick.seconds for tick in service.ticks}
         self._lock = threading.Lock()
 
@@ -275,11 +279,12 @@ class Processor:
         pending: dict[str, Owned] = {}
         self._batch_commands = set()
         started = time.perf_counter()
+        self._prepare(batch)
         self.producer.begin_transaction()
         try:
             done = 0
-            for message in batch:
-                self._handle(message, pending)
+            for index, message in enumerate(batch):
+                self._handle(message, pending, self._decoded.get(index))
                 done += 1
                 if time.perf_counter() - started > self.max_transaction_seconds:
                     break
@@ -336,19 +341,42 @@ class Processor:
 
     # -- one record ---------------------------------------------------------
 
-    def _handle(self, message: Message, pending: dict[str, Owned]) -> None:
+    def _prepare(self, batch: list[Message]) -> None:
+        """Decodes the batch's commands up front, to ask the store once which of
+        them were applied already (instead of once per command)."""
+        self._decoded = {}
+        for index, message in enumerate(batch):
+            if message.topic() == self.service.commands_topic:
+                try:
+                    self._decoded[index] = envelope_pb2.CommandEnvelope.FromString(message.value() or b"")
+                except DecodeError:
+                    continue  # sent to the DLQ when its turn comes
+        ids = [envelope.command_id for envelope in self._decoded.values() if envelope.command_id]
+        self._applied_before = self.replica.store.applied_among(self.service.events_topic, ids)
+
+    def _records_counter(self, topic: str) -> Any:
+        counter = self._counters.get(topic)
+        if counter is None:
+            counter = self._counters[topic] = metrics.RECORDS.labels(self.service.name, topic)
+        return counter
+
+    def _handle(
+        self, message: Message, pending: dict[str, Owned], decoded: envelope_pb2.CommandEnvelope | None
+    ) -> None:
         topic = message.topic()
-        metrics.RECORDS.labels(self.service.name, topic).inc()
+        self._records_counter(topic).inc()
         try:
             if topic == self.service.commands_topic:
-                self._handle_command(message, pending)
+                self._handle_command(message, pending, decoded)
             else:
                 self._handle_event(message)
         except DeadLetter as dead:
             self._dead_letter(message, dead)
 
-    def _handle_command(self, message: Message, pending: dict[str, Owned]) -> None:
-        envelope, declaration, payload = self._decode_command(message)
+    def _handle_command(
+        self, message: Message, pending: dict[str, Owned], decoded: envelope_pb2.CommandEnvelope | None
+    ) -> None:
+        envelope, declaration, payload = self._decode_command(message, decoded)
         if self._already_applied(envelope.command_id):
             log.info("duplicate command ignored", extra=logs.fields(command_id=envelope.command_id))
             return
@@ -369,7 +397,7 @@ class Processor:
             current = entity_type.FromString(state_bytes) if version else None
             return declaration.handler(current, payload, context)
 
-        with tracing.span(f"{self.service.name} {declaration.type}", message.headers()):
+        with tracing.span(declaration.type, message.headers()) as trace_headers:
             decision = self._decide(declaration.type, decide, cause)
             if isinstance(decision, Unchanged):
                 log.info("command changed nothing", extra=logs.fields(type=declaration.type))
@@ -387,7 +415,7 @@ class Processor:
                 self.service.events_topic,
                 event.SerializeToString(),
                 entity_id,
-                headers=tracing.current_headers(),
+                headers=trace_headers,
             )
         pending[entity_id] = (version + 1, event.state.value, message.partition())
         self._batch_commands.add(envelope.command_id)
@@ -414,11 +442,17 @@ class Processor:
         except DecodeError as error:
             raise self._dead(Reason.DEAD_LETTER_REASON_UNDECODABLE, f"undecodable state: {error}", cause) from error
         context = EventContext(cause, envelope.type, envelope.source, envelope.entity_version, self.views)
-        with tracing.span(f"{self.service.name} on {envelope.type}", message.headers()):
+        with tracing.span(envelope.type, message.headers()) as trace_headers:
             sent = self._decide(envelope.type, lambda: reaction.handler(state, context), cause)
-            self._send(_commands(sent), reaction.sends, cause)
+            self._send(_commands(sent), reaction.sends, cause, trace_headers)
 
-    def _send(self, commands: list[Command], allowed: tuple[type[ProtoMessage], ...], cause: Cause) -> None:
+    def _send(
+        self,
+        commands: list[Command],
+        allowed: tuple[type[ProtoMessage], ...],
+        cause: Cause,
+        trace_headers: tracing.Headers,
+    ) -> None:
         for command in commands:
             if not isinstance(command.payload, allowed):
                 raise self._dead(
@@ -431,14 +465,14 @@ class Processor:
                 f"{command.service}.commands",
                 envelope.SerializeToString(),
                 command.entity_id,
-                headers=tracing.current_headers(),
+                headers=trace_headers,
             )
 
     def _decode_command(
-        self, message: Message
+        self, message: Message, decoded: envelope_pb2.CommandEnvelope | None
     ) -> tuple[envelope_pb2.CommandEnvelope, CommandDeclaration, ProtoMessage]:
         try:
-            envelope = envelope_pb2.CommandEnvelope.FromString(message.value() or b"")
+            envelope = decoded or envelope_pb2.CommandEnvelope.FromString(message.value() or b"")
         except DecodeError as error:
             raise DeadLetter(Reason.DEAD_LETTER_REASON_UNDECODABLE, f"not a command envelope: {error}") from error
         cause = Cause(envelope.command_id, envelope.correlation_id, envelope.actor, envelope.entity_id)
@@ -475,7 +509,10 @@ class Processor:
             started = time.perf_counter()
             try:
                 result = decide()
-                metrics.HANDLER_SECONDS.labels(service, record_type).observe(time.perf_counter() - started)
+                latency = self._latencies.get(record_type)
+                if latency is None:
+                    latency = self._latencies[record_type] = metrics.HANDLER_SECONDS.labels(service, record_type)
+                latency.observe(time.perf_counter() - started)
                 return result
             except Rejected as rejection:
                 raise self._dead(Reason.DEAD_LETTER_REASON_REJECTED, str(rejection), cause, attempt) from rejection
@@ -539,7 +576,7 @@ class Processor:
         return (
             command_id in self._batch_commands
             or command_id in self._recent_commands
-            or self.replica.store.applied(self.service.events_topic, command_id) is not None
+            or command_id in self._applied_before
         )
 
     def _remember_commands(self, command_ids: set[str], limit: int = 200_000) -> None:
@@ -577,8 +614,8 @@ class Processor:
         context = TickContext(datetime.now(UTC), self.views, self._owned_entities)
         self.producer.begin_transaction()
         try:
-            with tracing.span(f"{self.service.name} tick", None):
-                self._send(_commands(tick.handler(context)), tick.sends, cause)
+            with tracing.span("tick", tracing.new_trace_headers()) as trace_headers:
+                self._send(_commands(tick.handler(context)), tick.sends, cause, trace_headers)
             self._commit()
         except Exception as error:
             log.exception("tick failed", extra=logs.fields(error=repr(error)))

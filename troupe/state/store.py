@@ -175,6 +175,20 @@ class Store:
             if partitions is None or partition in partitions:
                 yield StoredEntity(entity_id, version, event_type, state)
 
+    def applied_among(self, topic: str, command_ids: list[str]) -> set[str]:
+        """Which of these commands were applied already."""
+        db = self._connection()
+        found: set[str] = set()
+        for start in range(0, len(command_ids), 500):
+            chunk = command_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = db.execute(
+                f"SELECT command_id FROM applied_commands WHERE topic = ? AND command_id IN ({marks})",
+                (topic, *chunk),
+            )
+            found.update(row[0] for row in rows)
+        return found
+
     def applied(self, topic: str, command_id: str) -> int | None:
         """The version a command produced, if it was applied."""
         row = (

@@ -3,6 +3,7 @@ Prometheus metrics of the loop."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import httpx
@@ -57,12 +58,19 @@ def test_the_event_carries_the_trace_of_the_command_and_metrics_count_it(
     assert trace_id(found[customer.commands_topic]) == trace_id(found[customer.events_topic])
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def test_metrics_are_served_in_prometheus_format(kafka: KafkaSettings, tmp_path: Path) -> None:
-    runtime = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, metrics_port=29301)).start()
+    port = free_port()
+    runtime = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, metrics_port=port)).start()
     (customer_id,) = unique_ids("metrics", 1)
     try:
         runtime.submit(pb.RegisterCustomerRequest(customer_id=customer_id, name="A"), actor=records.user("u"))
-        body = httpx.get("http://127.0.0.1:29301/metrics", timeout=5).text
+        body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     finally:
         runtime.stop()
     assert 'troupe_handler_seconds_count{service="customer",type="RegisterCustomer"}' in body
