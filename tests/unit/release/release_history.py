@@ -81,9 +81,11 @@ class Result:
 class Scripted:
     """A git repository whose history a test writes commit by commit."""
 
-    def __init__(self, root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def __init__(self, root: Path, capsys: pytest.CaptureFixture[str], *, existing: bool = False) -> None:
         self.root = root
         self.capsys = capsys
+        if existing:  # a copy of a scripted repository, already configured
+            return
         root.mkdir(parents=True)
         self.git("init", "-q", "-b", "main")
         for key, value in (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -122,3 +123,59 @@ def test_up_recreates_a_worktree_whose_folder_was_deleted(
     assert result.code == 0, result.err
     ran = (state / "release-2" / "services/customer" / "ran.txt").read_text()
     assert ran.startswith("two ")
+
+
+ORIGINS = """\
+import importlib.util
+import json
+import os
+import pathlib
+
+import contracts
+import services
+import troupe
+
+modules = {"contracts": contracts, "services": services, "troupe": troupe}
+origins = {name: module.__file__ for name, module in modules.items()}
+origins["sidecar"] = bool(importlib.util.find_spec("sidecar"))
+(pathlib.Path(os.environ["TROUPE_STATE_DIR"]) / "origins.json").write_text(json.dumps(origins))
+"""
+
+
+def test_a_component_imports_only_the_code_of_its_own_commit(startable: Scripted, tmp_path: Path) -> None:
+    # The virtualenv's editable install maps troupe, contracts, sidecar, ... to the
+    # checkout it was installed from; a component must not see any of them.
+    startable.write("troupe/__init__.py", "")
+    startable.write("contracts/__init__.py", "")
+    startable.write("services/customer/__main__.py", ORIGINS)
+    startable.commit("Customer: where its code comes from")
+    startable.release("bump")
+    assert startable.release("cut", "--notes", "Origins").code == 0
+    state = tmp_path / "state"
+
+    result = startable.release("up", "--release", "3", "customer", "--state-dir", str(state))
+
+    assert result.code == 0, result.err
+    origins = json.loads((state / "release-3" / "services/customer" / "origins.json").read_text())
+    worktree = state / "worktrees"
+    for name in ("contracts", "services", "troupe"):
+        assert Path(origins[name]).is_relative_to(worktree), (name, origins[name])
+    assert origins["sidecar"] is False  # not at that commit: not taken from elsewhere
+
+
+def test_up_starts_only_the_named_components(startable: Scripted, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+
+    result = startable.release("up", "--release", "2", "customer", "--state-dir", str(state))
+
+    assert result.code == 0, result.err
+    assert "started services/customer@" in result.out
+    assert "composer@" not in result.out
+    assert (state / "release-2" / "services/customer" / "ran.txt").exists()
+
+
+def test_up_refuses_a_component_the_release_does_not_name(startable: Scripted, tmp_path: Path) -> None:
+    result = startable.release("up", "--release", "1", "billing", "--state-dir", str(tmp_path / "s"))
+
+    assert result.code == 2
+    assert "release 1: no component 'billing'" in result.err

@@ -1,0 +1,2 @@
+"""The sidecar: JWT and role checks in front of every externally reachable service,
+and the business audit written to ``audit.events``. See docs/sidecar.md."""

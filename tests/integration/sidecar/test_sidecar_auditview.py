@@ -1,0 +1,130 @@
+"""The audit view against the real broker: queries by user, entity, service, time and
+outcome; each change joined through its correlation id with the entity's events."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from confluent_kafka import Producer
+from fastapi.testclient import TestClient
+from google.protobuf import any_pb2
+
+from contracts.audit.v1.audit_pb2 import (
+    AUDIT_OUTCOME_ALLOWED,
+    AUDIT_OUTCOME_DENIED_FORBIDDEN,
+    AuditActor,
+    AuditEntry,
+    AuditOutcome,
+)
+from contracts.customer.v1.customer_pb2 import Customer
+from contracts.events.v1.envelope_pb2 import Envelope
+from sidecar.audit import Chain
+from sidecar.auditview import AuditQuery, create_app, query_audit
+from troupe.bus.topics import ensure_topics, events_topic
+from troupe.cli import main
+from troupe.settings import KafkaSettings, settings
+
+pytestmark = pytest.mark.integration
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def entry(seconds_ago: int, who: str, roles: list[str], outcome: AuditOutcome, entity: str,
+          correlation: str, service: str) -> AuditEntry:
+    result = AuditEntry(
+        service=service, method="POST", path=f"/customers/{entity}", entity_id=entity,
+        outcome=outcome, correlation_id=correlation, request_id=correlation,
+        actor=AuditActor(subject=f"user:{who}", name=f"{who.title()} Person", roles=roles),
+    )
+    result.occurred_at.FromDatetime(NOW - dt.timedelta(seconds=seconds_ago))
+    return result
+
+
+def event(entity: str, version: int, correlation: str, name: str) -> Envelope:
+    state = any_pb2.Any()
+    state.Pack(Customer(customer_id=entity, name=name))
+    return Envelope(event_id=f"{entity}-{version}", type="CustomerChanged", entity_id=entity,
+                    entity_version=version, correlation_id=correlation, state=state)
+
+
+@pytest.fixture(scope="module")
+def audit_topic(kafka: KafkaSettings) -> tuple[str, str]:
+    suffix = dt.datetime.now().strftime("%H%M%S%f")
+    topic, service = f"audit.view-{suffix}", f"customers-{suffix}"
+    ensure_topics(kafka, [topic, events_topic(service)])
+    producer = Producer(kafka.client_config())
+    for envelope in (event("C-1", 1, "corr-create", "Ann"), event("C-2", 1, "corr-other", "Bo"),
+                     event("C-1", 2, "corr-rename", "Anna")):
+        producer.produce(events_topic(service), envelope.SerializeToString(),
+                         envelope.entity_id.encode())
+    chain = Chain("view-0")
+    for item in (
+        entry(120, "olga", ["operator"], AUDIT_OUTCOME_ALLOWED, "C-1", "corr-create", service),
+        entry(60, "olga", ["operator"], AUDIT_OUTCOME_ALLOWED, "C-1", "corr-rename", service),
+        entry(30, "ada", ["auditor"], AUDIT_OUTCOME_DENIED_FORBIDDEN, "C-2", "corr-x", service),
+        entry(10, "sam", ["supervisor"], AUDIT_OUTCOME_ALLOWED, "C-2", "corr-other", service),
+        entry(5, "sam", ["supervisor"], AUDIT_OUTCOME_ALLOWED, "T-1", "corr-t", "tickets"),
+    ):
+        record = chain.seal(item.SerializeToString())
+        producer.produce(topic, record.SerializeToString(), b"view-0", partition=0)
+    assert producer.flush(30) == 0
+    return topic, service
+
+
+def test_changes_of_an_entity_with_state_before_and_after(
+    kafka: KafkaSettings, audit_topic: tuple[str, str]
+) -> None:
+    topic, _ = audit_topic
+    rows = query_audit(kafka, AuditQuery(entity="C-1"), topic)
+    assert [r["correlation_id"] for r in rows] == ["corr-rename", "corr-create"]  # newest first
+    assert rows[0]["before"]["name"] == "Ann"
+    assert rows[0]["after"]["name"] == "Anna"
+    assert rows[1]["before"] is None
+    assert rows[1]["after"]["name"] == "Ann"
+    assert rows[0]["actor"]["name"] == "Olga Person"
+    assert rows[0]["record"] == "view-0#2"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (AuditQuery(user="user:olga"), ["corr-rename", "corr-create"]),
+        (AuditQuery(user="ada"), ["corr-x"]),
+        (AuditQuery(outcome="denied_forbidden"), ["corr-x"]),
+        (AuditQuery(service="tickets"), ["corr-t"]),
+        (AuditQuery(since=NOW - dt.timedelta(seconds=45)), ["corr-t", "corr-other", "corr-x"]),
+        (AuditQuery(until=NOW - dt.timedelta(seconds=45)), ["corr-rename", "corr-create"]),
+        (AuditQuery(user="sam", entity="C-2"), ["corr-other"]),
+        (AuditQuery(limit=1), ["corr-t"]),
+    ],
+)
+def test_queries(kafka: KafkaSettings, audit_topic: tuple[str, str], query: AuditQuery,
+                 expected: list[str]) -> None:
+    rows = query_audit(kafka, query, audit_topic[0])
+    assert [r["correlation_id"] for r in rows] == expected
+
+
+def test_rest_api_page_and_cli(
+    kafka: KafkaSettings, audit_topic: tuple[str, str], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    topic, _ = audit_topic
+    client = TestClient(create_app(kafka, topic))
+    rows = client.get("/audit/api/records", params={"entity": "C-2",
+                                                    "outcome": "allowed"}).json()
+    assert [(r["correlation_id"], r["after"]["name"]) for r in rows] == [("corr-other", "Bo")]
+    assert client.get("/audit/api/records", params={"outcome": "nonsense"}).status_code == 422
+    assert "<form" in client.get("/audit").text
+    monkeypatch.setenv("TROUPE_KAFKA__BOOTSTRAP_SERVERS", kafka.bootstrap_servers)
+    settings.cache_clear()
+    try:
+        assert main(["audit", "query", "--topic", topic, "--entity", "C-1"]) == 0
+    finally:
+        settings.cache_clear()
+    out = capsys.readouterr().out
+    lines = [line.strip() for line in out.splitlines()]
+    assert lines[1].startswith("before: {")
+    assert lines[1].endswith('"name": "Ann"}')
+    assert lines[2].startswith("after:  {")
+    assert lines[2].endswith('"name": "Anna"}')
+    assert lines[4] == "before: null"
