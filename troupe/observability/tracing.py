@@ -9,6 +9,7 @@ as it is: the cascade still shares one trace id, at no cost per record.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -22,9 +23,18 @@ _propagator = TraceContextTextMapPropagator()
 _tracer = trace.get_tracer("troupe")
 
 
+_recording = {"checked_at": -1.0, "value": False}
+
+
 def recording() -> bool:
-    """True when an OpenTelemetry SDK (a real tracer provider) is installed."""
-    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+    """True when an OpenTelemetry SDK (a real tracer provider) is installed;
+    looked up at most once a second, as it is asked for every record."""
+    now = time.monotonic()
+    if now - _recording["checked_at"] > 1.0:
+        provider = trace.get_tracer_provider()
+        _recording["value"] = not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+        _recording["checked_at"] = now
+    return bool(_recording["value"])
 
 
 def _carrier(headers: Sequence[tuple[str, str | bytes | None]] | None) -> dict[str, str]:

@@ -130,10 +130,10 @@ class CommandDeclaration:
     payload: type[Message]
     emits: tuple[str, ...]
     handler: CommandHandler
+    type: str = field(init=False)
 
-    @property
-    def type(self) -> str:
-        return command_type(self.payload)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "type", command_type(self.payload))
 
 
 @dataclass(frozen=True)

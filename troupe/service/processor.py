@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -307,6 +307,8 @@ class Processor:
         self._trim_owned()
         self._remember_commands(self._batch_commands)
         service = self.service.name
+        for topic, count in Counter(message.topic() for message in batch).items():
+            self._records_counter(topic).inc(count)
         metrics.TRANSACTIONS.labels(service, "committed").inc()
         metrics.BATCH_SIZE.labels(service).observe(len(batch))
         log.debug(
@@ -364,7 +366,6 @@ class Processor:
         self, message: Message, pending: dict[str, Owned], decoded: envelope_pb2.CommandEnvelope | None
     ) -> None:
         topic = message.topic()
-        self._records_counter(topic).inc()
         try:
             if topic == self.service.commands_topic:
                 self._handle_command(message, pending, decoded)

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaError, TopicPartition
@@ -24,7 +25,7 @@ from troupe.bus import clients
 from troupe.observability import logs
 from troupe.service.records import Outcome
 from troupe.settings import KafkaSettings
-from troupe.state.store import EntityChange, Store, StoredEntity
+from troupe.state.store import AppliedCommand, EntityChange, Store, StoredEntity
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,10 @@ class Replica:
     # -- applying ----------------------------------------------------------
 
     def _apply(self, batch: list[Any]) -> None:
-        changes: list[EntityChange] = []
+        # Only the latest version of each entity in the batch is written (and has
+        # its lookups computed); every event still records the command it applied.
+        latest: dict[tuple[str, str], EntityChange] = {}
+        applied: list[AppliedCommand] = []
         offsets: dict[tuple[str, int], int] = {}
         outcomes: list[Outcome] = []
         for message in batch:
@@ -126,28 +130,29 @@ class Replica:
                     extra=logs.fields(topic=topic, partition=message.partition(), offset=message.offset()),
                 )
                 continue
-            keys = self.lookup_keys.get(topic)
-            state = event.state.value
-            changes.append(
-                EntityChange(
-                    topic,
-                    event.entity_id,
-                    event.entity_version,
-                    event.type,
-                    state,
-                    message.partition(),
-                    event.causation_id if topic == self.own_topic else "",
-                    keys(state) if keys else None,
+            key = (topic, event.entity_id)
+            known = latest.get(key)
+            if known is None or event.entity_version > known.version:
+                latest[key] = EntityChange(
+                    topic, event.entity_id, event.entity_version, event.type, event.state.value, message.partition()
                 )
-            )
             if event.causation_id:
+                if topic == self.own_topic:
+                    applied.append((topic, event.causation_id, event.entity_id, event.entity_version))
                 outcomes.append(Outcome(event.causation_id, event.entity_id, event.entity_version, event.event_id))
+        changes = [self._with_lookups(change) for change in latest.values()]
         if changes or offsets:
-            self.store.apply(changes, offsets)
+            self.store.apply(changes, offsets, applied)
         with self._applied:
             self._positions.update(offsets)
             self._applied.notify_all()
         self._resolve(outcomes)
+
+    def _with_lookups(self, change: EntityChange) -> EntityChange:
+        keys = self.lookup_keys.get(change.topic)
+        if keys is None:
+            return change
+        return replace(change, lookups=keys(change.state))
 
     def _dead_letter_outcome(self, message: Any) -> list[Outcome]:
         try:

@@ -4,7 +4,6 @@ system's events into commands of the services that own the entities."""
 from __future__ import annotations
 
 import threading
-import uuid
 from concurrent.futures import Future
 from typing import Any
 
@@ -63,7 +62,7 @@ class CommandSender:
     ) -> Future[str]:
         """Like ``send``, without waiting: the future holds the id once Kafka has it.
         ``causation_id`` names the event the command answers, if any."""
-        command_id = command_id or command.command_id or str(uuid.uuid4())
+        command_id = command_id or command.command_id or records.new_id()
         cause = Cause(causation_id or command_id, correlation_id or command_id, actor, command.entity_id)
         envelope = records.command(command, cause, command_id)
         delivered: Future[str] = Future()

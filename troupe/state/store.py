@@ -58,6 +58,10 @@ class StoredEntity:
     state: bytes
 
 
+# (topic, command id, entity id, version it produced)
+AppliedCommand = tuple[str, str, str, int]
+
+
 @dataclass(frozen=True, slots=True)
 class EntityChange:
     """One event applied to the store; older versions than the stored one are ignored."""
@@ -95,8 +99,15 @@ class Store:
             self._local.db = db
         return db
 
-    def apply(self, changes: Iterable[EntityChange], offsets: dict[tuple[str, int], int]) -> None:
-        """Applies a batch of events and the offsets after them, atomically."""
+    def apply(
+        self,
+        changes: Iterable[EntityChange],
+        offsets: dict[tuple[str, int], int],
+        applied: Iterable[AppliedCommand] = (),
+    ) -> None:
+        """Applies a batch of events, the commands they applied and the offsets
+        after them, atomically. ``changes`` may hold several versions of an
+        entity; the store keeps the highest."""
         db = self._connection()
         db.execute("BEGIN")
         try:
@@ -110,7 +121,7 @@ class Store:
             )
             db.executemany(
                 "INSERT OR IGNORE INTO applied_commands (topic, command_id, entity_id, version) VALUES (?, ?, ?, ?)",
-                ((c.topic, c.command_id, c.entity_id, c.version) for c in changes if c.command_id),
+                [*((c.topic, c.command_id, c.entity_id, c.version) for c in changes if c.command_id), *applied],
             )
             indexed = [c for c in changes if c.lookups is not None]
             if indexed:
