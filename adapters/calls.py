@@ -9,13 +9,16 @@ the call's interaction id as correlation id (one cascade per call).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Protocol
 
+from fastapi import FastAPI
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from adapters.serving import http_port, start_process
 from contracts.events.v1 import envelope_pb2
 from contracts.interaction.v1 import interaction_pb2 as interaction
 from troupe.service import records
@@ -89,9 +92,7 @@ def command_for(event: CallEvent) -> Command:
     if event.step is CallStep.ANSWERED:
         return Command(
             entity_id,
-            interaction.AnswerInteractionRequest(
-                interaction_id=entity_id, answered_at=_stamp(event.at)
-            ),
+            interaction.AnswerInteractionRequest(interaction_id=entity_id, answered_at=_stamp(event.at)),
         )
     return Command(
         entity_id,
@@ -114,3 +115,25 @@ def publish(sender: Sender, events: list[CallEvent]) -> list[str]:
             )
         )
     return sent
+
+
+def run_telephony_adapter(name: str, create_app: Callable[[Sender], FastAPI], default_port: int) -> None:
+    """A telephony adapter as a process: its HTTP API on ``TROUPE_HTTP_PORT``,
+    sending the interaction service's commands, until SIGTERM."""
+    import uvicorn
+
+    from troupe.bus.topics import commands_topic, ensure_topics
+    from troupe.service.sender import CommandSender
+    from troupe.settings import settings
+
+    start_process(name)
+    kafka = settings().kafka
+    # The broker does not create topics on its own: the adapter may start first.
+    ensure_topics(kafka, [commands_topic("interaction")])
+    sender = CommandSender(kafka, name)
+    port = http_port(default_port)
+    print(f"{name} adapter listening on http://127.0.0.1:{port}", flush=True)
+    try:
+        uvicorn.run(create_app(sender), host="127.0.0.1", port=port, log_level="warning")
+    finally:
+        sender.close()

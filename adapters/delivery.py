@@ -19,8 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from fastapi import FastAPI
 from google.protobuf.message import DecodeError
 
+from adapters.serving import BackgroundServer, run_until_stopped
 from contracts.events.v1 import envelope_pb2
 from contracts.notification.v1 import notification_pb2 as pb
 from troupe.bus import clients
@@ -94,9 +96,7 @@ def deliver_with_retries(
 
 
 class DeliveryWorker:
-    def __init__(
-        self, kafka: KafkaSettings, channel: Channel, retry: Retry = Retry(), group: str = ""
-    ) -> None:
+    def __init__(self, kafka: KafkaSettings, channel: Channel, retry: Retry = Retry(), group: str = "") -> None:
         self.kafka = kafka
         self.channel = channel
         self.retry = retry
@@ -141,9 +141,7 @@ class DeliveryWorker:
         notification = pb.Notification.FromString(event.state.value)
         if notification.channel != self.channel.channel:
             return
-        attempts, outcome = deliver_with_retries(
-            self.channel, notification, self.retry, self.stopping.wait
-        )
+        attempts, outcome = deliver_with_retries(self.channel, notification, self.retry, self.stopping.wait)
         command: pb.MarkSentRequest | pb.MarkFailedRequest
         if isinstance(outcome, str):
             command = pb.MarkSentRequest(
@@ -161,11 +159,11 @@ class DeliveryWorker:
             actor=records.system(self.channel.name),
             command_id=str(uuid.uuid5(NAMESPACE, f"{event.event_id}/outcome")),
             correlation_id=event.correlation_id,
+            # The outcome answers the request to deliver.
+            causation_id=event.event_id,
         )
 
-    def dead_letter(
-        self, message: Any, event: envelope_pb2.Envelope, error: DeliveryError, attempts: int
-    ) -> None:
+    def dead_letter(self, message: Any, event: envelope_pb2.Envelope, error: DeliveryError, attempts: int) -> None:
         letter = envelope_pb2.DeadLetter(
             service=f"notification/{self.channel.name}",
             reason=envelope_pb2.DEAD_LETTER_REASON_FAILED,
@@ -193,9 +191,19 @@ class DeliveryWorker:
             raise RuntimeError(f"cannot write the dead letter: {delivered}")
 
 
-def wait_forever(worker: DeliveryWorker) -> None:
+def run_delivery_adapter(worker: DeliveryWorker, app: FastAPI, port: int) -> None:
+    """A delivery adapter as a process: the worker, and an HTTP app on ``port``
+    (its health, and in the local run the simulated gateway), until SIGTERM."""
+
+    @app.get("/health")
+    def health() -> dict[str, bool]:
+        return {"delivering": worker.thread.is_alive()}
+
+    server = BackgroundServer(app, port).start()
+    print(f"{worker.channel.name} adapter: http {server.url}", flush=True)
+    worker.start()
     try:
-        while worker.thread.is_alive():
-            time.sleep(1)
-    except KeyboardInterrupt:
+        run_until_stopped(worker.thread.is_alive)
+    finally:
         worker.stop()
+        server.stop()

@@ -1,14 +1,21 @@
-"""Running an HTTP app (an adapter or a simulator) in a background thread, for
-tests, benchmarks and the local run."""
+"""Running an HTTP app (an adapter or a simulator): in a background thread for
+tests, benchmarks and the local run, and as an adapter process of its own."""
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 import uvicorn
 from fastapi import FastAPI
+
+from troupe.observability import logs
+from troupe.settings import settings
 
 
 class BackgroundServer:
@@ -34,3 +41,32 @@ class BackgroundServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+# -- an adapter as a process (``python -m adapters.<name>``) -------------------
+
+
+def demo() -> bool:
+    """The local run (``troupe up``) asks adapters to bring their simulators."""
+    return os.environ.get("TROUPE_DEMO") == "1"
+
+
+def http_port(default: int) -> int:
+    return int(os.environ.get("TROUPE_HTTP_PORT", str(default)))
+
+
+def start_process(component: str) -> None:
+    """Logs as JSON lines naming the component, like the services; without a line
+    per HTTP request or SMTP conversation."""
+    logs.configure(settings().log_level, component=component)
+    for chatty in ("httpx", "mail.log"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+def run_until_stopped(alive: Callable[[], bool] = lambda: True) -> None:
+    """Blocks until SIGTERM/SIGINT (or until ``alive`` says the work stopped)."""
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    while alive() and not stopping.wait(0.5):
+        pass

@@ -7,11 +7,10 @@ recipient is final; a refused or dropped connection is retried.
 
 from __future__ import annotations
 
-import os
 import smtplib
 from email.message import EmailMessage
 
-from adapters.delivery import DeliveryError, DeliveryWorker, wait_forever
+from adapters.delivery import DeliveryError
 from contracts.notification.v1 import notification_pb2 as pb
 
 
@@ -46,17 +45,3 @@ class SmtpMailer:
         except (smtplib.SMTPException, OSError) as error:
             raise DeliveryError(f"SMTP server {self.host}:{self.port}: {error}") from error
         return str(mail["Message-ID"])
-
-
-def main() -> None:
-    from troupe.settings import settings
-
-    mailer = SmtpMailer(
-        os.environ.get("TROUPE_SMTP_HOST", "127.0.0.1"),
-        int(os.environ.get("TROUPE_SMTP_PORT", "8025")),
-    )
-    wait_forever(DeliveryWorker(settings().kafka, mailer).start())
-
-
-if __name__ == "__main__":
-    main()

@@ -8,11 +8,9 @@ reach); a 5xx, a timeout or a refused connection is retried.
 
 from __future__ import annotations
 
-import os
-
 import httpx
 
-from adapters.delivery import DeliveryError, DeliveryWorker, wait_forever
+from adapters.delivery import DeliveryError
 from contracts.notification.v1 import notification_pb2 as pb
 
 
@@ -45,14 +43,3 @@ class SmsGateway:
                 permanent=True,
             )
         return str(response.json()["message_id"])
-
-
-def main() -> None:
-    from troupe.settings import settings
-
-    gateway = SmsGateway(os.environ.get("TROUPE_SMS_GATEWAY_URL", "http://127.0.0.1:8083"))
-    wait_forever(DeliveryWorker(settings().kafka, gateway).start())
-
-
-if __name__ == "__main__":
-    main()

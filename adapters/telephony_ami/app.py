@@ -27,7 +27,6 @@ block and line, and none of it is published.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -144,18 +143,3 @@ def create_app(sender: Sender, platform: str = PLATFORM) -> FastAPI:
         )
 
     return app
-
-
-def main() -> None:
-    import uvicorn
-
-    from troupe.service.sender import CommandSender
-    from troupe.settings import settings
-
-    sender = CommandSender(settings().kafka, "telephony_ami")
-    port = int(os.environ.get("TROUPE_AMI_PORT", "8082"))
-    uvicorn.run(create_app(sender), host="127.0.0.1", port=port, log_level="warning")
-
-
-if __name__ == "__main__":
-    main()

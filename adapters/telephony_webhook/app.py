@@ -13,7 +13,6 @@ message naming the field, and nothing is published.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
@@ -90,18 +89,3 @@ def _explain(errors: Any) -> str:
         where = ".".join(str(p) for p in error["loc"] if p != "body") or "body"
         parts.append(f"{where}: {error['msg']}")
     return "; ".join(parts)
-
-
-def main() -> None:
-    import uvicorn
-
-    from troupe.service.sender import CommandSender
-    from troupe.settings import settings
-
-    sender = CommandSender(settings().kafka, "telephony_webhook")
-    port = int(os.environ.get("TROUPE_WEBHOOK_PORT", "8081"))
-    uvicorn.run(create_app(sender), host="127.0.0.1", port=port, log_level="warning")
-
-
-if __name__ == "__main__":
-    main()

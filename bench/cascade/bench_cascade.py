@@ -1,6 +1,6 @@
 """Calls through the whole cascade: webhook adapter in → InteractionAssigned out.
 
-Starts a local broker (or uses --bootstrap), the six services in-process, the
+Starts a local broker (or uses --bootstrap), the six services, the
 webhook adapter over HTTP, operators at three sites who answer and hang up as
 soon as a call is theirs, then posts calls at a fixed rate (open loop) and
 reports the calls assigned per second and the latency from the adapter's request
@@ -8,12 +8,21 @@ to the assignment event.
 
     .venv/bin/python -m bench.cascade.bench_cascade --rate 50 --seconds 20
     .venv/bin/python -m bench.cascade.bench_cascade --rate 250 --seconds 20
+
+Each service runs as its own process (``python -m services.<name>``, as ``troupe
+up`` and production run them; ``--in-process`` puts all six in this process).
+Before measuring, 30 calls warm every service on the path up. Besides the
+end-to-end figures it prints the median time from the adapter's request to each
+step of the cascade (by the events' own clocks), which shows where time goes.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -41,6 +50,7 @@ from services.ticket.app import ticket
 from troupe.bus import clients
 from troupe.bus.topics import ensure_topics
 from troupe.kafka.local import LocalCluster
+from troupe.observability import logs
 from troupe.service import records
 from troupe.service.declaration import Command, Service
 from troupe.service.runtime import Runtime, RuntimeOptions
@@ -58,6 +68,10 @@ class Desks:
         self.kafka = kafka
         self.sender = sender
         self.assigned: dict[str, float] = {}
+        self.available: set[str] = set()
+        self.ready = threading.Event()
+        # (correlation id, event type) -> when the event occurred (wall clock)
+        self.seen: dict[tuple[str, str], float] = {}
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.pool = ThreadPoolExecutor(16)
@@ -68,27 +82,91 @@ class Desks:
             group_id=f"bench-desks-{uuid.uuid4().hex[:6]}",
             **{"auto.offset.reset": "latest"},
         )
-        consumer.subscribe(["interaction.events"])
+        consumer.subscribe(
+            ["interaction.events", "routing.events", "operator.events", "customer.events"],
+            on_assign=lambda *_: self.ready.set(),
+        )
         while not self.stopping.is_set():
             for message in consumer.consume(1000, 0.05):
                 if message.error() is not None:
                     continue
                 event = envelope_pb2.Envelope.FromString(message.value() or b"")
+                if event.type == "PresenceChanged":
+                    self.available.add(event.entity_id)
+                self.seen.setdefault((event.correlation_id, event.type), event.occurred_at.ToNanoseconds() / 1e9)
                 if event.type == "InteractionAssigned":
                     self.assigned.setdefault(event.entity_id, time.perf_counter())
                     self.pool.submit(self.hang_up, event)
         consumer.close()
 
+    def steps(self, calls: dict[str, float]) -> dict[str, float]:
+        steps = (
+            "InteractionReceived",
+            "CallerRegistered",
+            "OperatorOffered",
+            "OperatorReserved",
+            "CustomerAttached",
+            "InteractionAssigned",
+        )
+        found = {}
+        for step in steps:
+            times = [
+                (self.seen[(call, step)] - sent_wall[call]) * 1000
+                for call in calls
+                if (call, step) in self.seen and call in sent_wall
+            ]
+            if times:
+                found[step] = statistics.median(times)
+        return found
+
     def hang_up(self, event: envelope_pb2.Envelope) -> None:
         call = interaction_pb.Interaction.FromString(event.state.value)
         actor = records.system("bench")
         for payload in (
-            interaction_pb.AnswerInteractionRequest(
-                interaction_id=call.interaction_id, operator_id=call.operator_id
-            ),
+            interaction_pb.AnswerInteractionRequest(interaction_id=call.interaction_id, operator_id=call.operator_id),
             interaction_pb.EndInteractionRequest(interaction_id=call.interaction_id),
         ):
-            self.sender.send(Command(call.interaction_id, payload), actor=actor)
+            self.sender.send(
+                Command(call.interaction_id, payload),
+                actor=actor,
+                correlation_id=event.correlation_id,
+                causation_id=event.event_id,
+            )
+
+
+def play(client: httpx.Client, pool: ThreadPoolExecutor, sent: dict[str, float], rate: float, count: int) -> None:
+    """Posts ``count`` new calls at ``rate`` per second (open loop), round the sites."""
+
+    def post(number: int) -> None:
+        call_id = uuid.uuid4().hex
+        sent[interaction_id("webhook", call_id)] = time.perf_counter()
+        sent_wall[interaction_id("webhook", call_id)] = time.time()
+        client.post(
+            f"/sites/{SITES[number % 3]}/events",
+            json={
+                "id": call_id,
+                "type": "call.started",
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "call": {"id": call_id, "from": f"+7916{number % 10_000_000:07d}", "line": "orders"},
+            },
+        )
+
+    started = time.perf_counter()
+    for number in range(count):
+        pause = started + number / rate - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        pool.submit(post, number)
+
+
+def wait_assigned(desks: Desks, sent: dict[str, float], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while any(i not in desks.assigned for i in list(sent)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+# Wall-clock time each call was posted, to compare with the events' occurred_at.
+sent_wall: dict[str, float] = {}
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -102,77 +180,111 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50, help="calls per second")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--operators-per-site", type=int, default=60)
-    parser.add_argument("--broker-port", type=int, default=47192)
+    # Below the ephemeral port range, away from the test suite's (24092) and troupe up's (19092).
+    parser.add_argument("--broker-port", type=int, default=25092)
+    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--in-process", action="store_true", help="all six services in this process (default: one process each)"
+    )
     args = parser.parse_args()
+    logs.configure(args.log_level, component="bench-cascade")
 
     work = Path(tempfile.mkdtemp(prefix="bench-cascade-"))
     cluster = None
     if args.bootstrap:
         kafka = KafkaSettings(bootstrap_servers=args.bootstrap)
     else:
-        cluster = LocalCluster(
-            work / "kafka", brokers=1, base_port=args.broker_port, cache_dir=Path(".cache")
-        )
+        cluster = LocalCluster(work / "kafka", brokers=1, base_port=args.broker_port, cache_dir=Path(".cache"))
         cluster.start(timeout=120)
         kafka = KafkaSettings(bootstrap_servers=cluster.bootstrap_servers)
-    operator_rules.POLICY.wrap_up = timedelta(0)
+    try:
+        run(args, kafka, work)
+    finally:
+        if cluster:
+            cluster.stop()
+
+
+def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> None:
     services: list[Service[Any]] = [customer, operator, interaction, routing, ticket, notification]
     ensure_topics(kafka, [f"{s.name}.{k}" for s in services for k in ("events", "commands", "dlq")])
-    time.sleep(2)
-    runtimes: list[Runtime[Any]] = [
-        Runtime(
-            s, kafka, RuntimeOptions(state_dir=work, instance="bench", grpc_address=None)
-        ).start()
-        for s in services
-    ]
     sender = CommandSender(kafka, "bench")
     desks = Desks(kafka, sender)
     desks.thread.start()
-    operators = runtimes[1]
-    for site in SITES:
-        for n in range(args.operators_per_site):
-            operator_id = f"{site}-{n}"
-            operators.submit(
-                operator_pb.RegisterOperatorRequest(
-                    operator_id=operator_id, name=operator_id, site=site, skills=["orders"]
-                ),
-                actor=records.system("bench"),
-            )
-            operators.submit(
-                operator_pb.SetPresenceRequest(
-                    operator_id=operator_id, presence=operator_pb.PRESENCE_AVAILABLE
-                ),
-                actor=records.system("bench"),
-            )
-    server = BackgroundServer(create_app(sender)).start()
-    sent: dict[str, float] = {}
-    total = int(args.rate * args.seconds)
-    print(f"warming up, then {total} calls at {args.rate}/s")
+    desks.ready.wait(60)
+    runtimes: list[Runtime[Any]] = []
+    processes: list[subprocess.Popen[bytes]] = []
+    if args.in_process:
+        operator_rules.POLICY.wrap_up = timedelta(0)
+        options = RuntimeOptions(state_dir=work, instance="bench", grpc_address=None)
+        runtimes = [Runtime(s, kafka, options).start() for s in services]
+    else:
+        processes = [start_service(s.name, kafka, work) for s in services]
+    try:
+        measure(args, sender, desks)
+    finally:
+        failed = [r.service.name for r in runtimes if r.failed]
+        failed += [str(p.args) for p in processes if p.poll() is not None]
+        if failed:
+            print(f"FAILED during the run: {failed}; logs in {work / 'logs'}")
+        desks.stopping.set()
+        sender.close()
+        for runtime in runtimes:
+            runtime.stop()
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
-    def post(client: httpx.Client, number: int) -> None:
-        call_id = uuid.uuid4().hex
-        sent[interaction_id("webhook", call_id)] = time.perf_counter()
-        client.post(
-            f"/sites/{SITES[number % 3]}/events",
-            json={
-                "id": call_id,
-                "type": "call.started",
-                "occurred_at": datetime.now(UTC).isoformat(),
-                "call": {"id": call_id, "from": f"+7916{number:07d}", "line": "orders"},
-            },
+
+def start_service(name: str, kafka: KafkaSettings, work: Path) -> subprocess.Popen[bytes]:
+    """A service as it runs in production: its own process (``python -m services.<name>``)."""
+    (work / "logs").mkdir(exist_ok=True)
+    log = (work / "logs" / f"{name}.log").open("ab")
+    env = {
+        **os.environ,
+        "TROUPE_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "TROUPE_STATE_DIR": str(work),
+        "TROUPE_INSTANCE": "bench",
+        "TROUPE_LOG_LEVEL": os.environ.get("TROUPE_LOG_LEVEL", "WARNING"),
+        # Operators free again as soon as they hang up: the bench measures routing, not desks.
+        "TROUPE_OPERATOR_WRAP_UP_SECONDS": "0",
+    }
+    return subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env, stdout=log, stderr=log)
+
+
+def measure(args: argparse.Namespace, sender: CommandSender, desks: Desks) -> None:
+    actor = records.system("bench")
+    operators = [(f"{site}-{n}", site) for site in SITES for n in range(args.operators_per_site)]
+    registered = [
+        sender.send_nowait(Command(operator_id, payload), actor=actor)
+        for operator_id, site in operators
+        for payload in (
+            operator_pb.RegisterOperatorRequest(
+                operator_id=operator_id, name=operator_id, site=site, skills=["orders"]
+            ),
+            operator_pb.SetPresenceRequest(operator_id=operator_id, presence=operator_pb.PRESENCE_AVAILABLE),
         )
-
+    ]
+    for sent_command in registered:
+        sent_command.result(30)
+    deadline = time.monotonic() + 180
+    while len(desks.available) < len(operators) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    print(f"{len(desks.available)} operators available", flush=True)
+    server = BackgroundServer(create_app(sender)).start()
+    total = int(args.rate * args.seconds)
     with httpx.Client(base_url=server.url, timeout=30) as client, ThreadPoolExecutor(64) as pool:
-        started = time.perf_counter()
-        for number in range(total):
-            due = started + number / args.rate
-            pause = due - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            pool.submit(post, client, number)
-    deadline = time.monotonic() + 60
-    while len([i for i in sent if i in desks.assigned]) < total and time.monotonic() < deadline:
-        time.sleep(0.1)
+        # Every service on the call's path has its partitions and has served a call.
+        warm: dict[str, float] = {}
+        play(client, pool, warm, rate=10, count=30)
+        wait_assigned(desks, warm, 120)
+        print(f"warmed up ({len(warm)} calls), now {total} calls at {args.rate}/s", flush=True)
+        sent: dict[str, float] = {}
+        play(client, pool, sent, args.rate, total)
+    wait_assigned(desks, sent, 60)
     done = [i for i in sent if i in desks.assigned]
     latencies = [(desks.assigned[i] - sent[i]) * 1000 for i in done]
     span = max(desks.assigned[i] for i in done) - min(sent.values())
@@ -182,13 +294,10 @@ def main() -> None:
         f"adapter in -> assignment out: p50 {statistics.median(latencies):.1f} ms, "
         f"p99 {percentile(latencies, 0.99):.1f} ms, max {max(latencies):.1f} ms"
     )
-    desks.stopping.set()
+    print("median time to each step (from the adapter's request, by the events' clocks):")
+    for step, millis in desks.steps(sent).items():
+        print(f"  {step:<22} {millis:8.1f} ms")
     server.stop()
-    sender.close()
-    for runtime in runtimes:
-        runtime.stop()
-    if cluster:
-        cluster.stop()
 
 
 if __name__ == "__main__":

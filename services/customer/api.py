@@ -64,13 +64,8 @@ class CustomerApi(customer_pb2_grpc.CustomerServiceServicer):
     def MergeCustomers(
         self, request: pb.MergeCustomersRequest, context: grpc.ServicerContext
     ) -> pb.MergeCustomersResponse:
-        """The survivor takes the duplicate's data, then the duplicate is retired."""
-        merged = self._change(request, context)
-        self._change(
-            pb.MarkMergedRequest(customer_id=request.duplicate_id, merged_into=request.customer_id),
-            context,
-        )
-        return pb.MergeCustomersResponse(result=merged)
+        """The survivor takes the duplicate's data; the cascade then retires the duplicate."""
+        return pb.MergeCustomersResponse(result=self._change(request, context))
 
     def _change(self, request: Any, context: grpc.ServicerContext) -> envelope_pb2.ChangeResult:
         return change_result(self.runtime, request, context, actor_of(context))

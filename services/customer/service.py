@@ -7,8 +7,8 @@
   caller nobody knows gets a new profile (named after the number until an
   operator fills it in).
 - Two profiles of one person are merged: the survivor takes the duplicate's
-  phones, points and missing contact details; the duplicate is retired and no
-  longer found by phone.
+  phones, points and missing contact details; then the duplicate is retired
+  (it follows from the merge) and is no longer found by phone.
 """
 
 from __future__ import annotations
@@ -119,6 +119,7 @@ def merge(
     current.loyalty_card = current.loyalty_card or duplicate.loyalty_card
     current.preferred_channel = current.preferred_channel or duplicate.preferred_channel
     current.loyalty_points += duplicate.loyalty_points
+    current.merged_from.append(duplicate.customer_id)
     return current
 
 
@@ -157,6 +158,18 @@ def on_interaction_received(call: interaction.Interaction, context: EventContext
         pb.IdentifyCallerRequest(
             customer_id=customer_id, phone=phone, interaction_id=call.interaction_id
         ),
+    )
+
+
+@customer.on(
+    customer.events_topic, "CustomersMerged", state=pb.Customer, sends=(pb.MarkMergedRequest,)
+)
+def on_merged(survivor: pb.Customer, _context: EventContext) -> Command:
+    """The duplicate a survivor has just taken over is retired."""
+    duplicate_id = survivor.merged_from[-1]
+    return Command(
+        duplicate_id,
+        pb.MarkMergedRequest(customer_id=duplicate_id, merged_into=survivor.customer_id),
     )
 
 

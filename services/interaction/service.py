@@ -9,6 +9,10 @@
   The operator does not accept in time: back to queued.
 - The operator (or the platform) answers: active. The call ends: wrap-up, or
   abandoned if nobody had answered. The operator's wrap-up ends: closed.
+- What the cascade asks after the call moved on (queue a call that is already
+  assigned, assign one the caller hung up on, return a call the operator has
+  already answered) changes nothing and is not an error. An answer or an end
+  the platform reports out of turn is refused: the platform must hear about it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from contracts.customer.v1 import customer_pb2 as customer
 from contracts.interaction.v1 import interaction_pb2 as pb
 from contracts.operator.v1 import operator_pb2 as operator
 from contracts.routing.v1 import routing_pb2 as routing
-from troupe import Command, CommandContext, Emit, EventContext, Rejected, Service
+from troupe import UNCHANGED, Command, CommandContext, Emit, EventContext, Rejected, Service
+from troupe.service.declaration import Unchanged
 
 interaction = Service("interaction", entity=pb.Interaction, id_field="interaction_id")
 
@@ -90,9 +95,10 @@ def attach_customer(
 @interaction.command(pb.QueueInteractionRequest, emits="InteractionQueued")
 def queue(
     current: pb.Interaction | None, request: pb.QueueInteractionRequest, _context: CommandContext
-) -> pb.Interaction:
+) -> pb.Interaction | Unchanged:
     current = _existing(current, request.interaction_id)
-    _require(current, (pb.STATE_RINGING,), "queue")
+    if current.state != pb.STATE_RINGING:
+        return UNCHANGED  # already queued, assigned meanwhile, or the caller hung up
     current.state = pb.STATE_QUEUED
     return current
 
@@ -100,8 +106,12 @@ def queue(
 @interaction.command(pb.AssignOperatorRequest, emits="InteractionAssigned")
 def assign(
     current: pb.Interaction | None, request: pb.AssignOperatorRequest, _context: CommandContext
-) -> pb.Interaction:
+) -> pb.Interaction | Unchanged:
     current = _existing(current, request.interaction_id)
+    if current.state in FINAL:
+        return UNCHANGED  # the caller hung up; routing releases the operator
+    if current.state not in WAITING and current.operator_id == request.operator_id:
+        return UNCHANGED  # already theirs
     _require(current, WAITING, "assign")
     current.state = pb.STATE_ASSIGNED
     current.operator_id = request.operator_id
@@ -112,14 +122,10 @@ def assign(
 @interaction.command(pb.ReturnToQueueRequest, emits="InteractionRequeued")
 def return_to_queue(
     current: pb.Interaction | None, request: pb.ReturnToQueueRequest, _context: CommandContext
-) -> pb.Interaction:
+) -> pb.Interaction | Unchanged:
     current = _existing(current, request.interaction_id)
-    _require(current, (pb.STATE_ASSIGNED,), "return to the queue")
-    if current.operator_id != request.operator_id:
-        raise Rejected(
-            f"interaction {current.interaction_id} is assigned to {current.operator_id}, "
-            f"not {request.operator_id}"
-        )
+    if current.state != pb.STATE_ASSIGNED or current.operator_id != request.operator_id:
+        return UNCHANGED  # answered or ended before the offer expired
     current.missed_by.append(current.operator_id)
     current.operator_id = ""
     current.ClearField("assigned_at")
@@ -160,8 +166,10 @@ def end(
 @interaction.command(pb.CloseInteractionRequest, emits="InteractionClosed")
 def close(
     current: pb.Interaction | None, request: pb.CloseInteractionRequest, _context: CommandContext
-) -> pb.Interaction:
+) -> pb.Interaction | Unchanged:
     current = _existing(current, request.interaction_id)
+    if current.state == pb.STATE_CLOSED:
+        return UNCHANGED
     _require(current, (pb.STATE_WRAP_UP,), "close")
     current.state = pb.STATE_CLOSED
     return current

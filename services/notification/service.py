@@ -7,7 +7,7 @@
   reports it failed, and the delivery waits in ``notification.dlq`` to be
   retried. A notification is never dropped.
 - One notification per ticket event: a redelivered ticket event does not send
-  a second message.
+  a second message. An adapter reporting the same outcome twice changes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from contracts.customer.v1 import customer_pb2 as customer
 from contracts.notification.v1 import notification_pb2 as pb
 from contracts.ticket.v1 import ticket_pb2 as ticket
-from troupe import Command, CommandContext, EventContext, Rejected, Service
+from troupe import UNCHANGED, Command, CommandContext, EventContext, Rejected, Service
+from troupe.service.declaration import Unchanged
 
 notification = Service("notification", entity=pb.Notification, id_field="notification_id")
 CUSTOMERS = "customer.events"
@@ -94,7 +95,9 @@ def notify(
 @notification.command(pb.MarkSentRequest, emits="NotificationSent")
 def mark_sent(
     current: pb.Notification | None, request: pb.MarkSentRequest, _context: CommandContext
-) -> pb.Notification:
+) -> pb.Notification | Unchanged:
+    if current is not None and current.status == pb.STATUS_SENT:
+        return UNCHANGED  # delivered again after a restart: the gateway dropped the repeat
     current = _pending(current, request.notification_id)
     current.status = pb.STATUS_SENT
     current.provider_message_id = request.provider_message_id

@@ -10,11 +10,15 @@
 - An offer the operator did not accept in time puts them on a break ("missed
   call"), so that calls are not offered to an empty desk; an offer cancelled
   because the caller hung up makes them available again.
+- What the cascade asks after the situation changed (ending a wrap-up that is
+  already over, releasing an operator from a call they are no longer on)
+  changes nothing and is not an error.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,8 +28,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from contracts.interaction.v1 import interaction_pb2 as interaction
 from contracts.operator.v1 import operator_pb2 as pb
 from contracts.routing.v1 import routing_pb2 as routing
-from troupe import Command, CommandContext, Emit, EventContext, Rejected, Service
-from troupe.service.declaration import TickContext
+from troupe import UNCHANGED, Command, CommandContext, Emit, EventContext, Rejected, Service
+from troupe.service.declaration import TickContext, Unchanged
 
 operator = Service("operator", entity=pb.Operator, id_field="operator_id")
 
@@ -131,22 +135,27 @@ def reserve(
 @operator.command(pb.StartWrapUpRequest, emits="WrapUpStarted")
 def start_wrap_up(
     current: pb.Operator | None, request: pb.StartWrapUpRequest, _context: CommandContext
-) -> pb.Operator:
+) -> pb.Operator | Unchanged:
     current = _existing(current, request.operator_id)
-    _require_on(current, request.interaction_id)
+    if not _on(current, request.interaction_id):
+        return UNCHANGED  # released from that call before it ended
     now = datetime.now(UTC)
     _change_presence(current, pb.PRESENCE_WRAP_UP, now)
     current.wrap_up_until.CopyFrom(_stamp(now + POLICY.wrap_up))
     return current
 
 
+def wrap_up_over(current: pb.Operator, now: datetime) -> bool:
+    return current.presence == pb.PRESENCE_WRAP_UP and current.wrap_up_until.ToDatetime(UTC) <= now
+
+
 @operator.command(pb.EndWrapUpRequest, emits="WrapUpEnded")
 def end_wrap_up(
     current: pb.Operator | None, request: pb.EndWrapUpRequest, _context: CommandContext
-) -> pb.Operator:
+) -> pb.Operator | Unchanged:
     current = _existing(current, request.operator_id)
-    if current.presence != pb.PRESENCE_WRAP_UP:
-        raise Rejected(f"operator {current.operator_id} is not in wrap-up")
+    if not wrap_up_over(current, datetime.now(UTC)):
+        return UNCHANGED  # ended already (early, or by an earlier tick), or a new one runs
     _leave_interaction(current)
     _change_presence(current, pb.PRESENCE_AVAILABLE)
     return current
@@ -155,11 +164,10 @@ def end_wrap_up(
 @operator.command(pb.ReleaseOperatorRequest, emits="OperatorReleased")
 def release(
     current: pb.Operator | None, request: pb.ReleaseOperatorRequest, _context: CommandContext
-) -> pb.Operator:
+) -> pb.Operator | Unchanged:
     current = _existing(current, request.operator_id)
-    _require_on(current, request.interaction_id)
-    if current.presence != pb.PRESENCE_BUSY:
-        raise Rejected(f"operator {current.operator_id} already answered and left the call")
+    if not _on(current, request.interaction_id) or current.presence != pb.PRESENCE_BUSY:
+        return UNCHANGED  # no longer reserved for that call
     _leave_interaction(current)
     if request.missed:
         _change_presence(current, pb.PRESENCE_BREAK)
@@ -169,12 +177,8 @@ def release(
     return current
 
 
-def _require_on(current: pb.Operator, interaction_id: str) -> None:
-    if current.current_interaction_id != interaction_id:
-        raise Rejected(
-            f"operator {current.operator_id} is not on interaction {interaction_id} "
-            f"(on {current.current_interaction_id or 'none'})"
-        )
+def _on(current: pb.Operator, interaction_id: str) -> bool:
+    return current.current_interaction_id == interaction_id
 
 
 def _leave_interaction(current: pb.Operator) -> None:
@@ -235,19 +239,21 @@ def on_interaction_ended(call: interaction.Interaction, _context: EventContext) 
     )
 
 
+TICK = uuid.UUID("9a4e1c27-6b3d-4f80-a5c2-7e1d0b8f3a96")
+
+
 @operator.every(0.5, sends=(pb.EndWrapUpRequest,))
 def end_wrap_ups(context: TickContext) -> Iterator[Command]:
-    """Operators whose wrap-up time is over become available again."""
+    """Operators whose wrap-up time is over become available again. The tick sees
+    the store, which may not show its last command yet: the command for one
+    version of the operator has one id, so it takes effect once."""
     for entity in context.owned():
         current: pb.Operator = entity.state
-        if (
-            current.presence == pb.PRESENCE_WRAP_UP
-            and current.wrap_up_until.ToDatetime(UTC) <= context.now
-        ):
+        if wrap_up_over(current, context.now):
             yield Command(
                 current.operator_id,
                 pb.EndWrapUpRequest(operator_id=current.operator_id),
-                expected_version=entity.version,
+                command_id=str(uuid.uuid5(TICK, f"{current.operator_id}/{entity.version}/end-wrap-up")),
             )
 
 

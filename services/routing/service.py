@@ -13,11 +13,16 @@
   interaction waits again and the operator is not offered it again.
 - A regular sweep matches waiting interactions with available operators, so that
   no interaction waits while someone who could take it is idle.
+- A command the situation has overtaken (an offer for an interaction someone else
+  already got, a refusal or an expiry of an offer that is no longer open) changes
+  nothing and is not an error: such races are expected.
 """
 
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,8 +32,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from contracts.interaction.v1 import interaction_pb2 as interaction
 from contracts.operator.v1 import operator_pb2 as operator
 from contracts.routing.v1 import routing_pb2 as pb
-from troupe import Command, CommandContext, Emit, EventContext, Rejected, Service
-from troupe.service.declaration import TickContext
+from troupe import UNCHANGED, Command, CommandContext, Emit, EventContext, Rejected, Service
+from troupe.service.declaration import TickContext, Unchanged
+from troupe.state.views import Versioned
 
 routing = Service("routing", entity=pb.Assignment, id_field="interaction_id")
 OPERATORS = "operator.events"
@@ -107,25 +113,81 @@ def longest_waiting(
     )
 
 
+class OffersInFlight:
+    """Operators this instance has just offered a call to, with the version of the
+    operator it chose from.
+
+    Until the operator's answer (reserved, or refused) reaches the operators'
+    view, and the offer reaches routing's own store, both still show the
+    operator free: without this note every call of one batch would go to the
+    same longest-idle operator, and all but one would come back refused. It is
+    only a hint: the operator entity decides. A note lapses when the operator's
+    version moves on, or after ``hold`` seconds (e.g. the offer was aborted).
+    """
+
+    def __init__(self, hold: float = 5.0) -> None:
+        self.hold = hold
+        self._made: dict[str, tuple[int, float]] = {}
+
+    def add(self, operator_id: str, version: int) -> None:
+        self._made[operator_id] = (version, time.monotonic())
+
+    def pending(self, operator_id: str, version: int) -> bool:
+        made = self._made.get(operator_id)
+        if made is None:
+            return False
+        if made[0] != version or time.monotonic() - made[1] > self.hold:
+            del self._made[operator_id]
+            return False
+        return True
+
+    def clear(self) -> None:
+        self._made.clear()
+
+
+IN_FLIGHT = OffersInFlight()
+
+
 def _available_operators(
     context: CommandContext | EventContext | TickContext,
-) -> list[operator.Operator]:
-    """Available operators, minus those an interaction is offered to right now."""
-    offered = {
-        entity.state.operator_id
-        for entity in context.views.find(routing.events_topic, "state", "offered")
-    }
-    return [
-        entity.state
+) -> dict[str, Versioned[operator.Operator]]:
+    """Available operators (by id) the view shows, minus those this instance has
+    just offered a call to (``IN_FLIGHT``)."""
+    return {
+        entity.state.operator_id: entity
         for entity in context.views.scan(OPERATORS)
         if entity.state.presence == operator.PRESENCE_AVAILABLE
-        and entity.state.operator_id not in offered
-    ]
+        and not IN_FLIGHT.pending(entity.state.operator_id, entity.version)
+    }
+
+
+def _offered_something(context: CommandContext | TickContext, operator_id: str) -> bool:
+    """An interaction is offered to the operator right now (routing's own store)."""
+    return bool(context.views.find(routing.events_topic, "offered_to", operator_id))
+
+
+def _choose(
+    call: pb.Assignment,
+    context: CommandContext | TickContext,
+    available: dict[str, Versioned[operator.Operator]],
+    now: datetime,
+    excluded: set[str],
+) -> operator.Operator | None:
+    """The operator for the call, skipping those with an open offer (checked for
+    the preferred candidates only: one indexed look-up each)."""
+    excluded = set(excluded)
+    while (chosen := choose_operator(call, (e.state for e in available.values()), now, excluded)) is not None:
+        if not _offered_something(context, chosen.operator_id):
+            return chosen
+        excluded.add(chosen.operator_id)
+    return None
 
 
 def _offer_or_wait(call: pb.Assignment, context: CommandContext, now: datetime) -> Emit:
-    chosen = choose_operator(call, _available_operators(context), now, set(call.passed_over))
+    available = _available_operators(context)
+    chosen = _choose(call, context, available, now, set(call.passed_over))
     if chosen is not None:
+        IN_FLIGHT.add(chosen.operator_id, available[chosen.operator_id].version)
         return _offer(call, chosen.operator_id, now)
     call.state = pb.STATE_WAITING
     call.operator_id = ""
@@ -150,12 +212,8 @@ def _existing(current: pb.Assignment | None, interaction_id: str) -> pb.Assignme
     return current
 
 
-def _require_offered_to(current: pb.Assignment, operator_id: str) -> None:
-    if current.state != pb.STATE_OFFERED or current.operator_id != operator_id:
-        raise Rejected(
-            f"interaction {current.interaction_id} is not offered to {operator_id} "
-            f"(it is {pb.State.Name(current.state)} {current.operator_id})"
-        )
+def _offered_to(current: pb.Assignment, operator_id: str) -> bool:
+    return current.state == pb.STATE_OFFERED and current.operator_id == operator_id
 
 
 # -- commands -----------------------------------------------------------------
@@ -178,23 +236,24 @@ def route(
 
 @routing.command(pb.OfferOperatorRequest, emits="OperatorOffered")
 def offer_operator(
-    current: pb.Assignment | None, request: pb.OfferOperatorRequest, _context: CommandContext
-) -> Emit:
+    current: pb.Assignment | None, request: pb.OfferOperatorRequest, context: CommandContext
+) -> Emit | Unchanged:
     current = _existing(current, request.interaction_id)
     if current.state != pb.STATE_WAITING:
-        raise Rejected(
-            f"interaction {current.interaction_id} no longer waits "
-            f"(it is {pb.State.Name(current.state)} {current.operator_id})"
-        )
+        return UNCHANGED  # someone else got it meanwhile, or the caller hung up
+    person = context.views.get(OPERATORS, request.operator_id)
+    if person is not None:
+        IN_FLIGHT.add(request.operator_id, person.version)
     return _offer(current, request.operator_id, _now())
 
 
 @routing.command(pb.RecordRefusalRequest, emits=OFFERING)
 def record_refusal(
     current: pb.Assignment | None, request: pb.RecordRefusalRequest, context: CommandContext
-) -> Emit:
+) -> Emit | Unchanged:
     current = _existing(current, request.interaction_id)
-    _require_offered_to(current, request.operator_id)
+    if not _offered_to(current, request.operator_id):
+        return UNCHANGED  # the offer was already withdrawn
     current.passed_over.append(request.operator_id)
     return _offer_or_wait(current, context, _now())
 
@@ -202,9 +261,10 @@ def record_refusal(
 @routing.command(pb.ExpireOfferRequest, emits="OfferExpired")
 def expire_offer(
     current: pb.Assignment | None, request: pb.ExpireOfferRequest, _context: CommandContext
-) -> pb.Assignment:
+) -> pb.Assignment | Unchanged:
     current = _existing(current, request.interaction_id)
-    _require_offered_to(current, request.operator_id)
+    if not _offered_to(current, request.operator_id):
+        return UNCHANGED  # answered, refused or cancelled before it expired
     current.passed_over.append(current.operator_id)
     current.released_operator_id = current.operator_id
     current.operator_id = ""
@@ -217,8 +277,10 @@ def expire_offer(
 @routing.command(pb.MarkAnsweredRequest, emits="RoutingCompleted")
 def mark_answered(
     current: pb.Assignment | None, request: pb.MarkAnsweredRequest, _context: CommandContext
-) -> pb.Assignment:
+) -> pb.Assignment | Unchanged:
     current = _existing(current, request.interaction_id)
+    if current.state == pb.STATE_ANSWERED:
+        return UNCHANGED
     if current.state != pb.STATE_OFFERED:
         raise Rejected(f"interaction {current.interaction_id} was not offered to anyone")
     current.state = pb.STATE_ANSWERED
@@ -228,8 +290,10 @@ def mark_answered(
 @routing.command(pb.CancelRoutingRequest, emits="RoutingCancelled")
 def cancel(
     current: pb.Assignment | None, request: pb.CancelRoutingRequest, _context: CommandContext
-) -> pb.Assignment:
+) -> pb.Assignment | Unchanged:
     current = _existing(current, request.interaction_id)
+    if current.state == pb.STATE_CANCELLED:
+        return UNCHANGED
     if current.state not in (pb.STATE_WAITING, pb.STATE_OFFERED):
         raise Rejected(f"interaction {current.interaction_id} is already routed")
     current.released_operator_id = current.operator_id
@@ -290,8 +354,17 @@ def on_refused(person: operator.Operator, _context: EventContext) -> Command:
 def on_operator_available(person: operator.Operator, context: EventContext) -> Command | None:
     if person.presence != operator.PRESENCE_AVAILABLE:
         return None
-    waiting = [e.state for e in context.views.find(routing.events_topic, "state", "waiting")]
-    call = longest_waiting(person, waiting, _now())
+    now = _now()
+    # The calls at the operator's own site come first; only without one there do
+    # the calls of other sites that waited long enough count (all waiting calls).
+    own_site = [
+        e.state
+        for queue in (*person.skills, "")
+        for e in context.views.find(routing.events_topic, "waiting_at", f"{person.site}/{queue}")
+    ]
+    call = longest_waiting(person, own_site, now) or longest_waiting(
+        person, [e.state for e in context.views.find(routing.events_topic, "state", "waiting")], now
+    )
     if call is None:
         return None
     return Command(
@@ -302,11 +375,21 @@ def on_operator_available(person: operator.Operator, context: EventContext) -> C
 
 # -- the sweep: expired offers, and idle operators with waiting calls -------------
 
+SWEEP = uuid.UUID("3f6d2a41-9c7e-4b15-8e0a-5d2c7b9f1e63")
+
+
+def sweep_command_id(interaction_id: str, version: int, action: str) -> str:
+    """The sweep runs every half second over what this instance's store shows,
+    which may not show the sweep's last command yet: the same decision about the
+    same version of an interaction has the same id, so it takes effect once."""
+    return str(uuid.uuid5(SWEEP, f"{interaction_id}/{version}/{action}"))
+
 
 @routing.every(0.5, sends=(pb.ExpireOfferRequest, pb.OfferOperatorRequest))
 def sweep(context: TickContext) -> Iterator[Command]:
-    owned = sorted((e.state for e in context.owned()), key=lambda c: c.queued_at.ToNanoseconds())
-    for call in owned:
+    owned = sorted(context.owned(), key=lambda e: e.state.queued_at.ToNanoseconds())
+    for entity in owned:
+        call: pb.Assignment = entity.state
         if (
             call.state == pb.STATE_OFFERED
             and context.now - call.offered_at.ToDatetime(UTC) >= POLICY.accept_timeout
@@ -316,13 +399,15 @@ def sweep(context: TickContext) -> Iterator[Command]:
                 pb.ExpireOfferRequest(
                     interaction_id=call.interaction_id, operator_id=call.operator_id
                 ),
+                command_id=sweep_command_id(call.interaction_id, entity.version, "expire"),
             )
     idle = _available_operators(context)
     taken: set[str] = set()
-    for call in owned:
+    for entity in owned:
+        call = entity.state
         if call.state != pb.STATE_WAITING:
             continue
-        chosen = choose_operator(call, idle, context.now, taken)
+        chosen = _choose(call, context, idle, context.now, taken)
         if chosen is not None:
             taken.add(chosen.operator_id)
             yield Command(
@@ -330,6 +415,7 @@ def sweep(context: TickContext) -> Iterator[Command]:
                 pb.OfferOperatorRequest(
                     interaction_id=call.interaction_id, operator_id=chosen.operator_id
                 ),
+                command_id=sweep_command_id(call.interaction_id, entity.version, "offer"),
             )
 
 
@@ -340,3 +426,15 @@ def state(call: pb.Assignment) -> list[str]:
     if call.state == pb.STATE_OFFERED:
         return ["offered"]
     return []
+
+
+@routing.lookup("waiting_at")
+def waiting_at(call: pb.Assignment) -> list[str]:
+    """Waiting calls by site and skill: an operator who becomes free looks at
+    their own site's queues only, however long other sites' queues are."""
+    return [f"{call.site}/{call.skill}"] if call.state == pb.STATE_WAITING else []
+
+
+@routing.lookup("offered_to")
+def offered_to(call: pb.Assignment) -> list[str]:
+    return [call.operator_id] if call.state == pb.STATE_OFFERED else []

@@ -92,15 +92,18 @@ class Supervisor:
     def failed(self) -> list[str]:
         return [name for name, process in self.processes.items() if process.poll() is not None]
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM to all at once; what has not exited after ``timeout`` (in all) is killed."""
         for process in self.processes.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
         for process in self.processes.values():
             try:
-                process.wait(30)
+                process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
 
 
 def shared_env(found: list[Component], base_port: int) -> dict[str, str]:

@@ -26,45 +26,45 @@ from contracts.events.v1 import envelope_pb2 as contracts_dot_events_dot_v1_dot_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$contracts/customer/v1/customer.proto\x12\x15\x63ontracts.customer.v1\x1a\"contracts/events/v1/envelope.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x02\n\x08\x43ustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06phones\x18\x03 \x03(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x14\n\x0cloyalty_card\x18\x05 \x01(\t\x12\x39\n\x11preferred_channel\x18\x06 \x01(\x0e\x32\x1e.contracts.customer.v1.Channel\x12\x16\n\x0eloyalty_points\x18\x07 \x01(\x03\x12\x13\n\x0bmerged_into\x18\x08 \x01(\t\x12\x1b\n\x13last_interaction_id\x18\t \x01(\t\x12\x33\n\x0flast_contact_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x95\x01\n\x17RegisterCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05phone\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x39\n\x11preferred_channel\x18\x05 \x01(\x0e\x32\x1e.contracts.customer.v1.Channel\"M\n\x18RegisterCustomerResponse\x12\x31\n\x06result\x18\x01 \x01(\x0b\x32!.contracts.events.v1.ChangeResult\"\x85\x01\n\x14\x43hangeContactRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0e\n\x06phones\x18\x02 \x03(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x39\n\x11preferred_channel\x18\x04 \x01(\x0e\x32\x1e.contracts.customer.v1.Channel\"J\n\x15\x43hangeContactResponse\x12\x31\n\x06result\x18\x01 \x01(\x0b\x32!.contracts.events.v1.ChangeResult\"P\n\x19\x41wardLoyaltyPointsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\"O\n\x1a\x41wardLoyaltyPointsResponse\x12\x31\n\x06result\x18\x01 \x01(\x0b\x32!.contracts.events.v1.ChangeResult\"S\n\x15IdentifyCallerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x16\n\x0einteraction_id\x18\x03 \x01(\t\"B\n\x15MergeCustomersRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64uplicate_id\x18\x02 \x01(\t\"K\n\x16MergeCustomersResponse\x12\x31\n\x06result\x18\x01 \x01(\x0b\x32!.contracts.events.v1.ChangeResult\"=\n\x11MarkMergedRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x13\n\x0bmerged_into\x18\x02 \x01(\t\">\n\x12GetCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x13\n\x0bmin_version\x18\x02 \x01(\x04\"Y\n\x13GetCustomerResponse\x12\x31\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1f.contracts.customer.v1.Customer\x12\x0f\n\x07version\x18\x02 \x01(\x04\"+\n\x1a\x46indCustomerByPhoneRequest\x12\r\n\x05phone\x18\x01 \x01(\t\"a\n\x1b\x46indCustomerByPhoneResponse\x12\x31\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1f.contracts.customer.v1.Customer\x12\x0f\n\x07version\x18\x02 \x01(\x04*F\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x01\x12\x11\n\rCHANNEL_EMAIL\x10\x02\x32\xc0\x05\n\x0f\x43ustomerService\x12\x64\n\x0bGetCustomer\x12).contracts.customer.v1.GetCustomerRequest\x1a*.contracts.customer.v1.GetCustomerResponse\x12|\n\x13\x46indCustomerByPhone\x12\x31.contracts.customer.v1.FindCustomerByPhoneRequest\x1a\x32.contracts.customer.v1.FindCustomerByPhoneResponse\x12s\n\x10RegisterCustomer\x12..contracts.customer.v1.RegisterCustomerRequest\x1a/.contracts.customer.v1.RegisterCustomerResponse\x12j\n\rChangeContact\x12+.contracts.customer.v1.ChangeContactRequest\x1a,.contracts.customer.v1.ChangeContactResponse\x12y\n\x12\x41wardLoyaltyPoints\x12\x30.contracts.customer.v1.AwardLoyaltyPointsRequest\x1a\x31.contracts.customer.v1.AwardLoyaltyPointsResponse\x12m\n\x0eMergeCustomers\x12,.contracts.customer.v1.MergeCustomersRequest\x1a-.contracts.customer.v1.MergeCustomersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$contracts/customer/v1/customer.proto\x12\x15\x63ontracts.customer.v1\x1a\"contracts/events/v1/envelope.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x02\n\x08\x43ustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06phones\x18\x03 \x03(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x14\n\x0cloyalty_card\x18\x05 \x01(\t\x12\x39\n\x11preferred_channel\x18\x06 \x01(\x0e\x32\x1e.contracts.customer.v1.Channel\x12\x16\n\x0eloyalty_points\x18\x07 \x01(\x03\x12\x13\n\x0bmerged_into\x18\x08 \x01(\t\x12\x1b\n\x13last_interaction_id\x18\t \x01(\t\x12\x33\n\x0flast_contact_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bmerged_from\x18\x0b \x03(\t\"\x95\x01\n\x17RegisterCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05phone\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x39\n\x11preferred_channel\x18\x05 \x01(\x0e\x32\x1e.contracts.customer.v1.Channel\"M\n\x18RegisterCustomerResponse\x12\x31\n\x06result\x18\x01 \x01(\x0b\x32!.contracts.events.v1.ChangeResult\"\x85\x01\n\x14\x43hangeContactRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0e\n\x06phones\x18\x02 \x03(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x39\n\x11preferred_channel\x18\x04 \x01(\x0e\x32\x1e.contracts.customer.v1.Channel\"J\n\x15\x43hangeContactResponse\x12\x31\n\x06result\x18\x01 \x01(\x0b\x32!.contracts.events.v1.ChangeResult\"P\n\x19\x41wardLoyaltyPointsRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x0e\n\x06reason\x18\x03 \x01(\t\"O\n\x1a\x41wardLoyaltyPointsResponse\x12\x31\n\x06result\x18\x01 \x01(\x0b\x32!.contracts.events.v1.ChangeResult\"S\n\x15IdentifyCallerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\r\n\x05phone\x18\x02 \x01(\t\x12\x16\n\x0einteraction_id\x18\x03 \x01(\t\"B\n\x15MergeCustomersRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64uplicate_id\x18\x02 \x01(\t\"K\n\x16MergeCustomersResponse\x12\x31\n\x06result\x18\x01 \x01(\x0b\x32!.contracts.events.v1.ChangeResult\"=\n\x11MarkMergedRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x13\n\x0bmerged_into\x18\x02 \x01(\t\">\n\x12GetCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x13\n\x0bmin_version\x18\x02 \x01(\x04\"Y\n\x13GetCustomerResponse\x12\x31\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1f.contracts.customer.v1.Customer\x12\x0f\n\x07version\x18\x02 \x01(\x04\"+\n\x1a\x46indCustomerByPhoneRequest\x12\r\n\x05phone\x18\x01 \x01(\t\"a\n\x1b\x46indCustomerByPhoneResponse\x12\x31\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1f.contracts.customer.v1.Customer\x12\x0f\n\x07version\x18\x02 \x01(\x04*F\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x01\x12\x11\n\rCHANNEL_EMAIL\x10\x02\x32\xc0\x05\n\x0f\x43ustomerService\x12\x64\n\x0bGetCustomer\x12).contracts.customer.v1.GetCustomerRequest\x1a*.contracts.customer.v1.GetCustomerResponse\x12|\n\x13\x46indCustomerByPhone\x12\x31.contracts.customer.v1.FindCustomerByPhoneRequest\x1a\x32.contracts.customer.v1.FindCustomerByPhoneResponse\x12s\n\x10RegisterCustomer\x12..contracts.customer.v1.RegisterCustomerRequest\x1a/.contracts.customer.v1.RegisterCustomerResponse\x12j\n\rChangeContact\x12+.contracts.customer.v1.ChangeContactRequest\x1a,.contracts.customer.v1.ChangeContactResponse\x12y\n\x12\x41wardLoyaltyPoints\x12\x30.contracts.customer.v1.AwardLoyaltyPointsRequest\x1a\x31.contracts.customer.v1.AwardLoyaltyPointsResponse\x12m\n\x0eMergeCustomers\x12,.contracts.customer.v1.MergeCustomersRequest\x1a-.contracts.customer.v1.MergeCustomersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'contracts.customer.v1.customer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHANNEL']._serialized_start=1617
-  _globals['_CHANNEL']._serialized_end=1687
+  _globals['_CHANNEL']._serialized_start=1638
+  _globals['_CHANNEL']._serialized_end=1708
   _globals['_CUSTOMER']._serialized_start=133
-  _globals['_CUSTOMER']._serialized_end=417
-  _globals['_REGISTERCUSTOMERREQUEST']._serialized_start=420
-  _globals['_REGISTERCUSTOMERREQUEST']._serialized_end=569
-  _globals['_REGISTERCUSTOMERRESPONSE']._serialized_start=571
-  _globals['_REGISTERCUSTOMERRESPONSE']._serialized_end=648
-  _globals['_CHANGECONTACTREQUEST']._serialized_start=651
-  _globals['_CHANGECONTACTREQUEST']._serialized_end=784
-  _globals['_CHANGECONTACTRESPONSE']._serialized_start=786
-  _globals['_CHANGECONTACTRESPONSE']._serialized_end=860
-  _globals['_AWARDLOYALTYPOINTSREQUEST']._serialized_start=862
-  _globals['_AWARDLOYALTYPOINTSREQUEST']._serialized_end=942
-  _globals['_AWARDLOYALTYPOINTSRESPONSE']._serialized_start=944
-  _globals['_AWARDLOYALTYPOINTSRESPONSE']._serialized_end=1023
-  _globals['_IDENTIFYCALLERREQUEST']._serialized_start=1025
-  _globals['_IDENTIFYCALLERREQUEST']._serialized_end=1108
-  _globals['_MERGECUSTOMERSREQUEST']._serialized_start=1110
-  _globals['_MERGECUSTOMERSREQUEST']._serialized_end=1176
-  _globals['_MERGECUSTOMERSRESPONSE']._serialized_start=1178
-  _globals['_MERGECUSTOMERSRESPONSE']._serialized_end=1253
-  _globals['_MARKMERGEDREQUEST']._serialized_start=1255
-  _globals['_MARKMERGEDREQUEST']._serialized_end=1316
-  _globals['_GETCUSTOMERREQUEST']._serialized_start=1318
-  _globals['_GETCUSTOMERREQUEST']._serialized_end=1380
-  _globals['_GETCUSTOMERRESPONSE']._serialized_start=1382
-  _globals['_GETCUSTOMERRESPONSE']._serialized_end=1471
-  _globals['_FINDCUSTOMERBYPHONEREQUEST']._serialized_start=1473
-  _globals['_FINDCUSTOMERBYPHONEREQUEST']._serialized_end=1516
-  _globals['_FINDCUSTOMERBYPHONERESPONSE']._serialized_start=1518
-  _globals['_FINDCUSTOMERBYPHONERESPONSE']._serialized_end=1615
-  _globals['_CUSTOMERSERVICE']._serialized_start=1690
-  _globals['_CUSTOMERSERVICE']._serialized_end=2394
+  _globals['_CUSTOMER']._serialized_end=438
+  _globals['_REGISTERCUSTOMERREQUEST']._serialized_start=441
+  _globals['_REGISTERCUSTOMERREQUEST']._serialized_end=590
+  _globals['_REGISTERCUSTOMERRESPONSE']._serialized_start=592
+  _globals['_REGISTERCUSTOMERRESPONSE']._serialized_end=669
+  _globals['_CHANGECONTACTREQUEST']._serialized_start=672
+  _globals['_CHANGECONTACTREQUEST']._serialized_end=805
+  _globals['_CHANGECONTACTRESPONSE']._serialized_start=807
+  _globals['_CHANGECONTACTRESPONSE']._serialized_end=881
+  _globals['_AWARDLOYALTYPOINTSREQUEST']._serialized_start=883
+  _globals['_AWARDLOYALTYPOINTSREQUEST']._serialized_end=963
+  _globals['_AWARDLOYALTYPOINTSRESPONSE']._serialized_start=965
+  _globals['_AWARDLOYALTYPOINTSRESPONSE']._serialized_end=1044
+  _globals['_IDENTIFYCALLERREQUEST']._serialized_start=1046
+  _globals['_IDENTIFYCALLERREQUEST']._serialized_end=1129
+  _globals['_MERGECUSTOMERSREQUEST']._serialized_start=1131
+  _globals['_MERGECUSTOMERSREQUEST']._serialized_end=1197
+  _globals['_MERGECUSTOMERSRESPONSE']._serialized_start=1199
+  _globals['_MERGECUSTOMERSRESPONSE']._serialized_end=1274
+  _globals['_MARKMERGEDREQUEST']._serialized_start=1276
+  _globals['_MARKMERGEDREQUEST']._serialized_end=1337
+  _globals['_GETCUSTOMERREQUEST']._serialized_start=1339
+  _globals['_GETCUSTOMERREQUEST']._serialized_end=1401
+  _globals['_GETCUSTOMERRESPONSE']._serialized_start=1403
+  _globals['_GETCUSTOMERRESPONSE']._serialized_end=1492
+  _globals['_FINDCUSTOMERBYPHONEREQUEST']._serialized_start=1494
+  _globals['_FINDCUSTOMERBYPHONEREQUEST']._serialized_end=1537
+  _globals['_FINDCUSTOMERBYPHONERESPONSE']._serialized_start=1539
+  _globals['_FINDCUSTOMERBYPHONERESPONSE']._serialized_end=1636
+  _globals['_CUSTOMERSERVICE']._serialized_start=1711
+  _globals['_CUSTOMERSERVICE']._serialized_end=2415
 # @@protoc_insertion_point(module_scope)

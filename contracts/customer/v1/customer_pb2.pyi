@@ -21,7 +21,7 @@ CHANNEL_SMS: Channel
 CHANNEL_EMAIL: Channel
 
 class Customer(_message.Message):
-    __slots__ = ("customer_id", "name", "phones", "email", "loyalty_card", "preferred_channel", "loyalty_points", "merged_into", "last_interaction_id", "last_contact_at")
+    __slots__ = ("customer_id", "name", "phones", "email", "loyalty_card", "preferred_channel", "loyalty_points", "merged_into", "last_interaction_id", "last_contact_at", "merged_from")
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PHONES_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,7 @@ class Customer(_message.Message):
     MERGED_INTO_FIELD_NUMBER: _ClassVar[int]
     LAST_INTERACTION_ID_FIELD_NUMBER: _ClassVar[int]
     LAST_CONTACT_AT_FIELD_NUMBER: _ClassVar[int]
+    MERGED_FROM_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
     name: str
     phones: _containers.RepeatedScalarFieldContainer[str]
@@ -42,7 +43,8 @@ class Customer(_message.Message):
     merged_into: str
     last_interaction_id: str
     last_contact_at: _timestamp_pb2.Timestamp
-    def __init__(self, customer_id: _Optional[str] = ..., name: _Optional[str] = ..., phones: _Optional[_Iterable[str]] = ..., email: _Optional[str] = ..., loyalty_card: _Optional[str] = ..., preferred_channel: _Optional[_Union[Channel, str]] = ..., loyalty_points: _Optional[int] = ..., merged_into: _Optional[str] = ..., last_interaction_id: _Optional[str] = ..., last_contact_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    merged_from: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, customer_id: _Optional[str] = ..., name: _Optional[str] = ..., phones: _Optional[_Iterable[str]] = ..., email: _Optional[str] = ..., loyalty_card: _Optional[str] = ..., preferred_channel: _Optional[_Union[Channel, str]] = ..., loyalty_points: _Optional[int] = ..., merged_into: _Optional[str] = ..., last_interaction_id: _Optional[str] = ..., last_contact_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., merged_from: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RegisterCustomerRequest(_message.Message):
     __slots__ = ("customer_id", "name", "phone", "email", "preferred_channel")

@@ -223,6 +223,8 @@ def test_a_resolved_ticket_reaches_the_caller_by_sms_in_one_cascade(
     assert notify_command.causation_id == resolved.event_id
     assert requested.causation_id == notify_command.command_id
     mark_sent = next(c for c in notify if c.type == "MarkSent")
+    # the SMS adapter's report answers the request it delivered
+    assert mark_sent.causation_id == requested.event_id
     assert sent.causation_id == mark_sent.command_id
 
 
@@ -245,6 +247,21 @@ def cascade_of(
     if not resolved or not {"NotificationRequested", "NotificationSent"} <= set(notices):
         return None
     return resolved[0], notices["NotificationRequested"], notices["NotificationSent"]
+
+
+def test_merging_two_profiles_retires_the_duplicate_through_the_cascade(cascade: Cascade) -> None:
+    # given two profiles of one person
+    survivor, duplicate = (f"cust-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    phone = f"+7916{uuid.uuid4().int % 10**7:07d}"
+    cascade.submit("customer", customer_pb.RegisterCustomerRequest(customer_id=survivor, name="Vera"))
+    cascade.submit("customer", customer_pb.RegisterCustomerRequest(customer_id=duplicate, name="V", phone=phone))
+    # when they are merged
+    cascade.submit("customer", customer_pb.MergeCustomersRequest(customer_id=survivor, duplicate_id=duplicate))
+    # then the survivor has the phone, and the duplicate is retired by the customer
+    # service's reaction to its own event
+    retired = cascade.wait_for("customer", duplicate, lambda c: bool(c.merged_into))
+    assert retired.merged_into == survivor
+    assert [c.state.customer_id for c in cascade["customer"].find("phone", phone)] == [survivor]
 
 
 def test_a_customer_who_prefers_email_gets_an_email(cascade: Cascade, gateways: Gateways) -> None:

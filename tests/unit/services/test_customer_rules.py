@@ -106,6 +106,11 @@ def test_merging_takes_the_duplicates_phones_points_and_missing_details() -> Non
     assert list(merged.phones) == ["+79161234567", "+79160000001"]
     assert merged.email == "anna@example.com"
     assert merged.loyalty_points == 15
+    # and the duplicate is retired by the cascade that follows
+    assert list(merged.merged_from) == ["dup"]
+    command = rules.on_merged(merged, event_context("CustomersMerged"))
+    assert command.entity_id == "dup"
+    assert command.payload == pb.MarkMergedRequest(customer_id="dup", merged_into="anna")
 
 
 def test_merging_with_an_unknown_or_retired_profile_is_refused() -> None:

@@ -9,7 +9,7 @@ from contracts.interaction.v1 import interaction_pb2 as pb
 from contracts.operator.v1 import operator_pb2 as operator
 from contracts.routing.v1 import routing_pb2 as routing
 from services.interaction import service as rules
-from troupe import Rejected
+from troupe import UNCHANGED, Rejected
 
 from .world import command_context, event_context
 
@@ -87,13 +87,32 @@ def test_a_call_that_ends_before_an_answer_is_abandoned(state: pb.State) -> None
     assert decision.state.state == pb.STATE_ABANDONED
 
 
-def test_an_abandoned_call_cannot_be_assigned() -> None:
-    with pytest.raises(Rejected, match="it is abandoned"):
+def test_assigning_a_call_the_caller_hung_up_on_changes_nothing() -> None:
+    decision = rules.assign(
+        call(pb.STATE_ABANDONED),
+        pb.AssignOperatorRequest(interaction_id="call-1", operator_id="olga"),
+        command_context(),
+    )
+    assert decision is UNCHANGED
+
+
+def test_a_call_assigned_to_one_operator_is_not_assigned_to_another() -> None:
+    assigned = call(pb.STATE_ASSIGNED)
+    assigned.operator_id = "olga"
+    with pytest.raises(Rejected, match="it is assigned"):
         rules.assign(
-            call(pb.STATE_ABANDONED),
-            pb.AssignOperatorRequest(interaction_id="call-1", operator_id="olga"),
+            assigned,
+            pb.AssignOperatorRequest(interaction_id="call-1", operator_id="ivan"),
             command_context(),
         )
+
+
+def test_queueing_a_call_already_assigned_changes_nothing() -> None:
+    # routing's CallWaiting and the operator's reservation arrive from two topics
+    decision = rules.queue(
+        call(pb.STATE_ASSIGNED), pb.QueueInteractionRequest(interaction_id="call-1"), command_context()
+    )
+    assert decision is UNCHANGED
 
 
 def test_only_the_assigned_operator_answers() -> None:

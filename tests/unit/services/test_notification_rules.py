@@ -8,7 +8,7 @@ from contracts.customer.v1 import customer_pb2 as customer
 from contracts.notification.v1 import notification_pb2 as pb
 from contracts.ticket.v1 import ticket_pb2 as ticket
 from services.notification import service as rules
-from troupe import Rejected
+from troupe import UNCHANGED, Rejected
 
 from .world import World, command_context, event_context
 
@@ -87,7 +87,10 @@ def test_a_delivered_notification_is_sent_and_cannot_fail_afterwards() -> None:
         pb.MarkSentRequest(notification_id="n-1", provider_message_id="sms-1", attempts=2),
         command_context(),
     )
+    assert isinstance(sent, pb.Notification)
     assert (sent.status, sent.provider_message_id, sent.attempts) == (pb.STATUS_SENT, "sms-1", 2)
+    again = rules.mark_sent(sent, pb.MarkSentRequest(notification_id="n-1"), command_context())
+    assert again is UNCHANGED
     with pytest.raises(Rejected, match="already STATUS_SENT"):
         rules.mark_failed(
             sent, pb.MarkFailedRequest(notification_id="n-1", error="x"), command_context()

@@ -10,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from contracts.operator.v1 import operator_pb2 as operator
 from contracts.routing.v1 import routing_pb2 as pb
 from services.routing import service as rules
-from troupe import Emit, Rejected
+from troupe import UNCHANGED, Emit, Rejected
 from troupe.state.views import Versioned
 
 from .world import World, command_context, event_context, sent, tick_context
@@ -43,7 +43,7 @@ def person(
 
 
 def world(*people: operator.Operator, calls: tuple[pb.Assignment, ...] = ()) -> World:
-    w = World({ROUTING: {"state": rules.state}})
+    w = World({ROUTING: {"state": rules.state, "offered_to": rules.offered_to, "waiting_at": rules.waiting_at}})
     for p in people:
         w.given(OPERATORS, p.operator_id, p)
     for c in calls:
@@ -109,6 +109,22 @@ def test_an_operator_with_a_pending_offer_is_not_offered_a_second_call() -> None
     assert decision.type == "CallWaiting"
 
 
+def test_calls_decided_before_the_views_catch_up_go_to_different_operators() -> None:
+    # given two idle operators, and views that do not show any offer yet
+    w = world(person("olga", idle_for=50), person("ivan", idle_for=20))
+    # when two calls are routed one after the other (one batch)
+    first, second = route(w), route(w)
+    # then the second goes to the next operator, not to the one just offered the first
+    assert isinstance(first.state, pb.Assignment)
+    assert isinstance(second.state, pb.Assignment)
+    assert (first.state.operator_id, second.state.operator_id) == ("olga", "ivan")
+    # and once olga's own events move her version on, the note about her lapses
+    w.given(OPERATORS, "olga", person("olga", idle_for=1), version=2)
+    third = route(w)
+    assert isinstance(third.state, pb.Assignment)
+    assert third.state.operator_id == "olga"
+
+
 def test_a_refused_offer_goes_to_the_next_operator_at_once() -> None:
     # given a call offered to olga, and ivan also available
     offered = pb.Assignment(
@@ -134,14 +150,14 @@ def test_a_refused_offer_goes_to_the_next_operator_at_once() -> None:
     assert list(decision.state.passed_over) == ["olga"]
 
 
-def test_a_refusal_from_someone_it_is_not_offered_to_is_refused() -> None:
+def test_a_refusal_of_an_offer_already_withdrawn_changes_nothing() -> None:
     offered = pb.Assignment(interaction_id="call-1", state=pb.STATE_OFFERED, operator_id="ivan")
-    with pytest.raises(Rejected, match="not offered to olga"):
-        rules.record_refusal(
-            offered,
-            pb.RecordRefusalRequest(interaction_id="call-1", operator_id="olga"),
-            command_context(),
-        )
+    decision = rules.record_refusal(
+        offered,
+        pb.RecordRefusalRequest(interaction_id="call-1", operator_id="olga"),
+        command_context(),
+    )
+    assert decision is UNCHANGED
 
 
 def test_an_operator_who_becomes_available_gets_the_longest_waiting_call() -> None:
@@ -163,20 +179,51 @@ def test_an_operator_who_becomes_available_gets_the_longest_waiting_call() -> No
     assert command.payload == pb.OfferOperatorRequest(interaction_id="old", operator_id="olga")
 
 
+def test_an_operator_with_an_empty_queue_at_their_site_takes_a_call_that_waited_long_elsewhere() -> None:
+    # given nothing waits at msk; at spb one call waited past the widening, one not
+    fresh = pb.Assignment(
+        interaction_id="fresh", site="spb", skill="orders", queued_at=at(5), state=pb.STATE_WAITING
+    )
+    widened = pb.Assignment(
+        interaction_id="widened", site="spb", skill="orders", queued_at=at(61), state=pb.STATE_WAITING
+    )
+    w = world(calls=(fresh, widened))
+    # when olga at msk becomes available, she is offered the one that waited long enough
+    command = rules.on_operator_available(person("olga"), event_context("PresenceChanged", w))
+    assert command is not None
+    assert command.payload == pb.OfferOperatorRequest(interaction_id="widened", operator_id="olga")
+
+
 def test_an_operator_becoming_unavailable_triggers_nothing() -> None:
     w = world(calls=(pb.Assignment(interaction_id="x", site="msk", state=pb.STATE_WAITING),))
     gone = person("olga", presence=operator.PRESENCE_BREAK)
     assert rules.on_operator_available(gone, event_context("PresenceChanged", w)) is None
 
 
-def test_an_offer_to_a_call_that_no_longer_waits_is_refused() -> None:
+def test_an_offer_for_a_call_someone_else_already_got_changes_nothing() -> None:
     offered = pb.Assignment(interaction_id="call-1", state=pb.STATE_OFFERED, operator_id="ivan")
-    with pytest.raises(Rejected, match="no longer waits"):
-        rules.offer_operator(
-            offered,
-            pb.OfferOperatorRequest(interaction_id="call-1", operator_id="olga"),
-            command_context(),
-        )
+    decision = rules.offer_operator(
+        offered,
+        pb.OfferOperatorRequest(interaction_id="call-1", operator_id="olga"),
+        command_context(),
+    )
+    assert decision is UNCHANGED
+
+
+def test_an_expiry_of_an_offer_already_answered_changes_nothing() -> None:
+    answered = pb.Assignment(interaction_id="call-1", state=pb.STATE_ANSWERED, operator_id="ivan")
+    decision = rules.expire_offer(
+        answered,
+        pb.ExpireOfferRequest(interaction_id="call-1", operator_id="ivan"),
+        command_context(),
+    )
+    assert decision is UNCHANGED
+
+
+def test_a_call_is_not_routed_twice() -> None:
+    routed = pb.Assignment(interaction_id="call-1", state=pb.STATE_WAITING)
+    with pytest.raises(Rejected, match="already being routed"):
+        rules.route(routed, pb.RouteInteractionRequest(interaction_id="call-1"), command_context())
 
 
 def test_the_sweep_expires_offers_not_accepted_in_time() -> None:

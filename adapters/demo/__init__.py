@@ -1,0 +1,1 @@
+"""Demo traffic for the local run (``troupe up``): operators, calls, tickets."""
