@@ -69,6 +69,8 @@ class Clone:
             capture_output=True,
             text=True,
             cwd=self.root,
+            # The clone runs its own code, but has no node_modules: use this checkout's buf.
+            env={**os.environ, "TROUPE_BUF": str(ROOT / "node_modules" / ".bin" / "buf")},
         )
         assert done.returncode == 0, f"troupe release {' '.join(argv)}:\n{done.stdout}{done.stderr}"
         return done.stdout
