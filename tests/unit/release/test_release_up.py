@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from troupe.settings import settings
+
 from .release_history import Scripted, customer_proto
 
 MAIN = """\
@@ -24,9 +26,12 @@ kafka = os.environ["TROUPE_KAFKA__BOOTSTRAP_SERVERS"]
 
 
 @pytest.fixture
-def startable(scripted: Scripted, monkeypatch: pytest.MonkeyPatch) -> Scripted:
+def startable(scripted: Scripted, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Scripted:
     """Two releases whose customer service says "one" and "two"."""
     monkeypatch.setenv("TROUPE_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:49999")
+    # Settings are read once per process; earlier tests may have read them already.
+    settings.cache_clear()
+    request.addfinalizer(settings.cache_clear)
     scripted.write("contracts/customer/v1/customer.proto", customer_proto())
     scripted.write("services/__init__.py", "")
     scripted.write("services/customer/__init__.py", "")

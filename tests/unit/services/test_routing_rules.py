@@ -17,12 +17,11 @@ from .world import World, command_context, event_context, sent, tick_context
 
 OPERATORS = "operator.events"
 ROUTING = "routing.events"
-NOW = datetime.now(UTC)
-
-
 def at(seconds_ago: float) -> Timestamp:
+    """A moment relative to the wall clock the rules read (not to import time:
+    the suite may run this module minutes after importing it)."""
     stamp = Timestamp()
-    stamp.FromDatetime(NOW - timedelta(seconds=seconds_ago))
+    stamp.FromDatetime(datetime.now(UTC) - timedelta(seconds=seconds_ago))
     return stamp
 
 
@@ -242,7 +241,7 @@ def test_the_sweep_expires_offers_not_accepted_in_time() -> None:
         queued_at=at(3),
     )
     commands = sent(
-        rules.sweep(tick_context(world(), [Versioned(stale, 2), Versioned(fresh, 2)], NOW))
+        rules.sweep(tick_context(world(), [Versioned(stale, 2), Versioned(fresh, 2)], datetime.now(UTC)))
     )
     assert [c.payload for c in commands] == [
         pb.ExpireOfferRequest(interaction_id="stale", operator_id="olga")
@@ -277,7 +276,7 @@ def test_the_sweep_matches_waiting_calls_with_idle_operators_one_each() -> None:
     ]
     w = world(person("olga", idle_for=50), person("ivan", idle_for=5))
     # when the sweep runs
-    commands = sent(rules.sweep(tick_context(w, [Versioned(c, 1) for c in calls], NOW)))
+    commands = sent(rules.sweep(tick_context(w, [Versioned(c, 1) for c in calls], datetime.now(UTC))))
     # then the two oldest calls are offered, to different operators, longest idle first
     assert [c.payload for c in commands] == [
         pb.OfferOperatorRequest(interaction_id="c0", operator_id="olga"),
