@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,12 +27,11 @@ kafka = os.environ["TROUPE_KAFKA__BOOTSTRAP_SERVERS"]
 
 
 @pytest.fixture
-def startable(scripted: Scripted, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Scripted:
+def startable(scripted: Scripted, monkeypatch: pytest.MonkeyPatch) -> Iterator[Scripted]:
     """Two releases whose customer service says "one" and "two"."""
     monkeypatch.setenv("TROUPE_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:49999")
     # Settings are read once per process; earlier tests may have read them already.
     settings.cache_clear()
-    request.addfinalizer(settings.cache_clear)
     scripted.write("contracts/customer/v1/customer.proto", customer_proto())
     scripted.write("services/__init__.py", "")
     scripted.write("services/customer/__init__.py", "")
@@ -46,7 +46,8 @@ def startable(scripted: Scripted, monkeypatch: pytest.MonkeyPatch, request: pyte
     scripted.commit("Customer: two")
     scripted.release("bump")
     assert scripted.release("cut", "--notes", "Two").code == 0
-    return scripted
+    yield scripted
+    settings.cache_clear()
 
 
 def version_in(repo: Scripted, release: int) -> str:
