@@ -48,6 +48,7 @@ def clients(bootstrap: str, group: str, transactional_id: str) -> tuple[Consumer
             "linger.ms": 2,
             "compression.type": "lz4",
             "transaction.timeout.ms": 10_000,
+            "retry.backoff.ms": 5,
             "batch.size": 1_000_000,
             "queue.buffering.max.messages": 500_000,
         }
