@@ -117,9 +117,7 @@ def shared_env(found: list[Component], base_port: int) -> dict[str, str]:
 
 def up(settings: Settings, brokers: int = 1, seconds: float | None = None, port: int = 19092) -> int:
     """Runs the layer until Ctrl-C (or for ``seconds``); returns an exit code."""
-    cluster = LocalCluster(
-        settings.state_dir / "kafka", brokers=brokers, base_port=port, cache_dir=settings.cache_dir
-    )
+    cluster = LocalCluster(settings.state_dir / "kafka", brokers=brokers, base_port=port, cache_dir=settings.cache_dir)
     print(f"starting Apache Kafka ({brokers} broker{'s' if brokers > 1 else ''}) ...")
     cluster.start(timeout=180)
     kafka = settings.kafka.model_copy(

@@ -65,8 +65,7 @@ def _dlq_retry(args: argparse.Namespace) -> int:
     letters = [
         letter
         for letter in dead_letters.read(settings().kafka, args.service)
-        if (args.all or letter.record_id in wanted)
-        and letter.reason != envelope_pb2.DEAD_LETTER_REASON_UNDECODABLE
+        if (args.all or letter.record_id in wanted) and letter.reason != envelope_pb2.DEAD_LETTER_REASON_UNDECODABLE
     ]
     if not letters:
         print("nothing to retry", file=sys.stderr)

@@ -377,12 +377,11 @@ class Processor:
     def _handle_command(
         self, message: Message, pending: dict[str, Owned], decoded: envelope_pb2.CommandEnvelope | None
     ) -> None:
-        envelope, declaration, payload = self._decode_command(message, decoded)
+        envelope, declaration, payload, cause = self._decode_command(message, decoded)
         if self._already_applied(envelope.command_id):
             log.info("duplicate command ignored", extra=logs.fields(command_id=envelope.command_id))
             return
         entity_id = envelope.entity_id
-        cause = Cause(envelope.command_id, envelope.correlation_id, envelope.actor, entity_id)
         logs.correlation_id.set(cause.correlation_id)
         version, state_bytes, _ = pending.get(entity_id) or self._current(entity_id, message.partition())
         if envelope.HasField("expected_version") and envelope.expected_version != version:
@@ -471,7 +470,7 @@ class Processor:
 
     def _decode_command(
         self, message: Message, decoded: envelope_pb2.CommandEnvelope | None
-    ) -> tuple[envelope_pb2.CommandEnvelope, CommandDeclaration, ProtoMessage]:
+    ) -> tuple[envelope_pb2.CommandEnvelope, CommandDeclaration, ProtoMessage, Cause]:
         try:
             envelope = decoded or envelope_pb2.CommandEnvelope.FromString(message.value() or b"")
         except DecodeError as error:
@@ -501,7 +500,7 @@ class Processor:
             payload = declaration.payload.FromString(envelope.payload.value)
         except DecodeError as error:
             raise self._dead(Reason.DEAD_LETTER_REASON_UNDECODABLE, f"undecodable payload: {error}", cause) from error
-        return envelope, declaration, payload
+        return envelope, declaration, payload, cause
 
     def _decide(self, record_type: str, decide: Callable[[], Any], cause: Cause) -> Any:
         """Runs a handler, retrying failures with backoff; rejections are final."""

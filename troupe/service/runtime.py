@@ -193,12 +193,7 @@ class Runtime(Generic[EntityT]):
 
     def find(self, lookup: str, value: str) -> list[Versioned[EntityT]]:
         """Entities whose declared lookup ``lookup`` has ``value``."""
-        found = []
-        for entity_id in self.store.find(self.service.events_topic, lookup, value):
-            entity = self.read(entity_id)
-            if entity is not None:
-                found.append(entity)
-        return found
+        return self.views.find(self.service.events_topic, lookup, value)
 
     def scan(self, topic: str | None = None) -> list[Versioned[Any]]:
         """Every entity of the service (or of a projected topic)."""

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -162,19 +163,10 @@ class Store:
         return [row[0] for row in rows]
 
     def versions(self, topic: str, entity_ids: list[str]) -> dict[str, int]:
-        db = self._connection()
-        found: dict[str, int] = {}
-        # SQLite limits bound parameters; ask in slices.
-        for start in range(0, len(entity_ids), 500):
-            chunk = entity_ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                db.execute(
-                    f"SELECT entity_id, version FROM entities WHERE topic = ? AND entity_id IN ({marks})",
-                    (topic, *chunk),
-                ).fetchall()
-            )
-        return found
+        rows = self._rows_in(
+            "SELECT entity_id, version FROM entities WHERE topic = ? AND entity_id IN", topic, entity_ids
+        )
+        return dict(rows)
 
     def scan(self, topic: str, partitions: set[int] | None = None) -> Iterator[StoredEntity]:
         """Every entity of the topic (or of some of its partitions), by id."""
@@ -188,17 +180,17 @@ class Store:
 
     def applied_among(self, topic: str, command_ids: list[str]) -> set[str]:
         """Which of these commands were applied already."""
+        query = "SELECT command_id FROM applied_commands WHERE topic = ? AND command_id IN"
+        return {row[0] for row in self._rows_in(query, topic, command_ids)}
+
+    def _rows_in(self, query: str, topic: str, keys: list[str]) -> list[Any]:
+        """``query (?, ?, ...)`` over ``keys``, in slices: SQLite limits bound parameters."""
         db = self._connection()
-        found: set[str] = set()
-        for start in range(0, len(command_ids), 500):
-            chunk = command_ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = db.execute(
-                f"SELECT command_id FROM applied_commands WHERE topic = ? AND command_id IN ({marks})",
-                (topic, *chunk),
-            )
-            found.update(row[0] for row in rows)
-        return found
+        rows: list[Any] = []
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows += db.execute(f"{query} ({','.join('?' * len(chunk))})", (topic, *chunk)).fetchall()
+        return rows
 
     def applied(self, topic: str, command_id: str) -> int | None:
         """The version a command produced, if it was applied."""
