@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TextIO
 
+from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 from google.protobuf.message import DecodeError
 
 from contracts.events.v1 import envelope_pb2
@@ -42,7 +43,14 @@ class CascadePrinter:
         self.out.flush()
 
 
-def tail(kafka: KafkaSettings, from_beginning: bool = False, stop: Callable[[], bool] = lambda: False) -> None:
+def tail(
+    kafka: KafkaSettings,
+    from_beginning: bool = False,
+    since: datetime | None = None,
+    stop: Callable[[], bool] = lambda: False,
+) -> None:
+    """Prints events until ``stop()``: from the start of every topic, from the
+    first event at or after ``since``, or (neither) from now on."""
     consumer = clients.consumer(
         kafka,
         # Its own group: every tail sees every event.
@@ -52,7 +60,21 @@ def tail(kafka: KafkaSettings, from_beginning: bool = False, stop: Callable[[], 
             "topic.metadata.refresh.interval.ms": 5000,
         },
     )
-    consumer.subscribe([EVENTS_TOPICS])
+
+    def start_at_since(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # A topic created after `since` (e.g. by a service that just started) is read
+        # from its first event on, not from the moment the tail happened to see it.
+        assert since is not None
+        at_ms = int(since.timestamp() * 1000)
+        for partition in partitions:
+            partition.offset = at_ms
+        found = consumer.offsets_for_times(partitions, timeout=10)
+        consumer.assign([p if p.offset >= 0 else TopicPartition(p.topic, p.partition, OFFSET_END) for p in found])
+
+    if since is None:
+        consumer.subscribe([EVENTS_TOPICS])
+    else:
+        consumer.subscribe([EVENTS_TOPICS], on_assign=start_at_since)
     printer = CascadePrinter()
     try:
         while not stop():

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from troupe.kafka.local import LocalCluster
@@ -128,6 +129,7 @@ def up(settings: Settings, brokers: int = 1, seconds: float | None = None, port:
     )
     print(f"kafka at {kafka.bootstrap_servers}")
     supervisor = Supervisor(settings, kafka)
+    started = datetime.now(UTC)
     print("starting components:")
     found = components(base_port=port)
     shared = shared_env(found, port)
@@ -145,7 +147,7 @@ def up(settings: Settings, brokers: int = 1, seconds: float | None = None, port:
     signal.signal(signal.SIGTERM, request_stop)
     deadline = time.monotonic() + seconds if seconds else None
     try:
-        tail(kafka, stop=lambda: stopping or (deadline is not None and time.monotonic() > deadline))
+        tail(kafka, since=started, stop=lambda: stopping or (deadline is not None and time.monotonic() > deadline))
     finally:
         failed = supervisor.failed()
         supervisor.stop()
