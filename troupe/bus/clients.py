@@ -38,6 +38,7 @@ def transactional_producer(kafka: KafkaSettings, transactional_id: str, **overri
             # previous one's markers are written; retry after 5 ms, not the
             # default 100 ms, or every hop waits that long.
             "retry.backoff.ms": 5,
+            "retry.backoff.max.ms": 5,
             "batch.size": 1_000_000,
             "queue.buffering.max.messages": 500_000,
             **overrides,

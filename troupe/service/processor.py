@@ -8,6 +8,12 @@ once, so latency stays low without giving up throughput.
 Changes to one entity are serialized by partition ownership: commands are keyed
 by entity id, only the group member owning a commands partition changes those
 entities, and its transactions are fenced (KIP-447) if it loses the partition.
+
+A command a handler sends to this service's own entities, on a partition this
+instance owns, is also decided at once, in the transaction that sent it: a
+reaction costs one transaction, not two (event → command, command → event). Its
+record still goes to the commands topic, so the log keeps every command, and is
+recognized as applied when it arrives.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtoMessage
 
 from contracts.events.v1 import envelope_pb2
-from troupe.bus import clients
+from troupe.bus import clients, partitioning
 from troupe.bus.topics import dlq_topic
 from troupe.observability import logs, metrics, tracing
 from troupe.service import records
@@ -136,7 +142,11 @@ class Processor:
         # (version, state bytes, partition); ahead of the store until the replica
         # catches up.
         self._owned: dict[str, Owned] = {}
+        # Commands partitions assigned and restored (this instance changes their
+        # entities), and those still restoring (partition -> events end offset).
+        self._owned_command_partitions: set[int] = set()
         self._restoring: dict[int, int] = {}
+        self._command_partitions = 0  # how many the commands topic has, once asked
         self._paused_low: set[TopicPartition] = set()
         self.views = Views(replica.store, service.view_types())
         # Ids of commands applied lately, to recognize a command delivered twice
@@ -230,6 +240,7 @@ class Processor:
         revoked = {tp.partition for tp in partitions if tp.topic == self.service.commands_topic}
         if revoked:
             self._owned = {k: v for k, v in self._owned.items() if v[2] not in revoked}
+            self._owned_command_partitions -= revoked
             for partition in revoked:
                 self._restoring.pop(partition, None)
         self._paused_low -= set(partitions)
@@ -242,6 +253,7 @@ class Processor:
         done = [p for p, end in self._restoring.items() if self.replica.position(self.service.events_topic, p) >= end]
         for partition in done:
             del self._restoring[partition]
+        self._owned_command_partitions.update(done)
         if done:
             self.consumer.resume([TopicPartition(self.service.commands_topic, p) for p in done])
 
@@ -370,7 +382,7 @@ class Processor:
             if topic == self.service.commands_topic:
                 self._handle_command(message, pending, decoded)
             else:
-                self._handle_event(message)
+                self._handle_event(message, pending)
         except DeadLetter as dead:
             self._dead_letter(message, dead)
 
@@ -379,22 +391,22 @@ class Processor:
     ) -> None:
         envelope, declaration, payload, cause = self._decode_command(message, decoded)
         if self._already_applied(envelope.command_id):
-            log.info("duplicate command ignored", extra=logs.fields(command_id=envelope.command_id))
+            log.debug("command applied already", extra=logs.fields(command_id=envelope.command_id))
             return
-        entity_id = envelope.entity_id
         logs.correlation_id.set(cause.correlation_id)
-        version, state_bytes, _ = pending.get(entity_id) or self._current(entity_id, message.partition())
+        version, state_bytes, _ = pending.get(envelope.entity_id) or self._current(
+            envelope.entity_id, message.partition()
+        )
         if envelope.HasField("expected_version") and envelope.expected_version != version:
             raise self._dead(
                 Reason.DEAD_LETTER_REASON_REJECTED,
-                f"expected {entity_id} at version {envelope.expected_version}, it is at {version}",
+                f"expected {envelope.entity_id} at version {envelope.expected_version}, it is at {version}",
                 cause,
             )
-        entity_type = self.service.entity
         context = CommandContext(cause, declaration.type, version, self.views)
 
         def decide() -> ProtoMessage | Emit | Unchanged:
-            current = entity_type.FromString(state_bytes) if version else None
+            current = self.service.entity.FromString(state_bytes) if version else None
             return declaration.handler(current, payload, context)
 
         with tracing.span(declaration.type, message.headers()) as trace_headers:
@@ -402,25 +414,64 @@ class Processor:
             if isinstance(decision, Unchanged):
                 log.info("command changed nothing", extra=logs.fields(type=declaration.type))
                 return
-            event_type, state = _emitted(declaration, decision, entity_type)
-            event = records.event(
-                source=self.service.name,
-                event_type=event_type,
-                entity_id=entity_id,
-                version=version + 1,
-                state=state,
-                cause=cause,
-            )
-            self.producer.produce(
-                self.service.events_topic,
-                event.SerializeToString(),
-                entity_id,
-                headers=trace_headers,
-            )
-        pending[entity_id] = (version + 1, event.state.value, message.partition())
+            self._emit(envelope, declaration, decision, version, message.partition(), pending, trace_headers)
+
+    def _apply_now(
+        self,
+        envelope: envelope_pb2.CommandEnvelope,
+        payload: ProtoMessage,
+        pending: dict[str, Owned],
+        trace_headers: tracing.Headers,
+    ) -> None:
+        """Decides a command to this service's own entity in the open transaction,
+        if this instance owns its partition and the decision is an event. Anything
+        else (another owner, an expected version, a rejection, a failure, no
+        change) is left to the command's record, which takes the usual way."""
+        partition = self._partition_if_owned(envelope.entity_id)
+        declaration = self.service.commands.get(envelope.payload.TypeName())
+        if partition is None or declaration is None or envelope.HasField("expected_version"):
+            return
+        version, state_bytes, _ = pending.get(envelope.entity_id) or self._current(envelope.entity_id, partition)
+        cause = Cause(envelope.command_id, envelope.correlation_id, envelope.actor, envelope.entity_id)
+        context = CommandContext(cause, declaration.type, version, self.views)
+        try:
+            current = self.service.entity.FromString(state_bytes) if version else None
+            decision = declaration.handler(current, payload, context)
+            if isinstance(decision, Unchanged):
+                return
+            with tracing.span(declaration.type, trace_headers) as headers:
+                self._emit(envelope, declaration, decision, version, partition, pending, headers)
+        except Exception as error:  # the command's record will be decided, retried or dead-lettered
+            log.debug("command left to its record", extra=logs.fields(type=declaration.type, error=repr(error)))
+
+    def _emit(
+        self,
+        envelope: envelope_pb2.CommandEnvelope,
+        declaration: CommandDeclaration,
+        decision: ProtoMessage | Emit,
+        version: int,
+        partition: int,
+        pending: dict[str, Owned],
+        trace_headers: tracing.Headers,
+    ) -> None:
+        """Produces the event of an applied command and records its new state."""
+        event_type, state = _emitted(declaration, decision, self.service.entity)
+        cause = Cause(envelope.command_id, envelope.correlation_id, envelope.actor, envelope.entity_id)
+        event = records.event(
+            source=self.service.name,
+            event_type=event_type,
+            entity_id=envelope.entity_id,
+            version=version + 1,
+            state=state,
+            cause=cause,
+        )
+        self.producer.produce(
+            self.service.events_topic, event.SerializeToString(), envelope.entity_id, headers=trace_headers
+        )
+        pending[envelope.entity_id] = (version + 1, event.state.value, partition)
         self._batch_commands.add(envelope.command_id)
 
-    def _handle_event(self, message: Message) -> None:
+    def _handle_event(self, message: Message, pending: dict[str, Owned]) -> None:
         try:
             envelope = envelope_pb2.Envelope.FromString(message.value() or b"")
         except DecodeError as error:
@@ -444,7 +495,7 @@ class Processor:
         context = EventContext(cause, envelope.type, envelope.source, envelope.entity_version, self.views)
         with tracing.span(envelope.type, message.headers()) as trace_headers:
             sent = self._decide(envelope.type, lambda: reaction.handler(state, context), cause)
-            self._send(_commands(sent), reaction.sends, cause, trace_headers)
+            self._send(_commands(sent), reaction.sends, cause, trace_headers, pending)
 
     def _send(
         self,
@@ -452,6 +503,7 @@ class Processor:
         allowed: tuple[type[ProtoMessage], ...],
         cause: Cause,
         trace_headers: tracing.Headers,
+        pending: dict[str, Owned],
     ) -> None:
         for command in commands:
             if not isinstance(command.payload, allowed):
@@ -467,6 +519,8 @@ class Processor:
                 command.entity_id,
                 headers=trace_headers,
             )
+            if command.service == self.service.name:
+                self._apply_now(envelope, command.payload, pending, trace_headers)
 
     def _decode_command(
         self, message: Message, decoded: envelope_pb2.CommandEnvelope | None
@@ -594,32 +648,38 @@ class Processor:
                 self._next_tick[tick] = now + tick.seconds
                 self._tick(tick)
 
-    def _owned_partitions(self) -> set[int]:
-        return {
-            tp.partition
-            for tp in self.consumer.assignment()
-            if tp.topic == self.service.commands_topic and tp.partition not in self._restoring
-        }
+    def _partition_if_owned(self, entity_id: str) -> int | None:
+        """The commands partition of ``entity_id``, if this instance owns it and has restored it."""
+        if self._command_partitions == 0:
+            topic = self.service.commands_topic
+            self._command_partitions = len(self.consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        partition = partitioning.partition_for(entity_id, self._command_partitions)
+        return partition if partition in self._owned_command_partitions else None
 
     def _owned_entities(self) -> list[Versioned[Any]]:
-        return self.views.in_partitions(self.service.events_topic, self._owned_partitions())
+        return self.views.in_partitions(self.service.events_topic, self._owned_command_partitions)
 
     def _tick(self, tick: TickDeclaration) -> None:
         """Runs a periodic check in its own transaction; a failure is logged and
         the check runs again at its next period."""
-        if not self._owned_partitions():
+        if not self._owned_command_partitions:
             return
         tick_id = str(uuid.uuid4())
         cause = Cause(tick_id, tick_id, records.service_actor(self.service.name), "")
         context = TickContext(datetime.now(UTC), self.views, self._owned_entities)
+        pending: dict[str, Owned] = {}
+        self._batch_commands = set()
         self.producer.begin_transaction()
         try:
             with tracing.span("tick", tracing.new_trace_headers()) as trace_headers:
-                self._send(_commands(tick.handler(context)), tick.sends, cause, trace_headers)
+                self._send(_commands(tick.handler(context)), tick.sends, cause, trace_headers, pending)
             self._commit()
         except Exception as error:
             log.exception("tick failed", extra=logs.fields(error=repr(error)))
             self.producer.abort_transaction(30)
+            return
+        self._owned.update(pending)
+        self._remember_commands(self._batch_commands)
 
     # -- entity state ------------------------------------------------------
 
