@@ -16,6 +16,11 @@ HANDLER_SECONDS = Histogram(
 HANDLER_ERRORS = Counter("troupe_handler_errors_total", "Handler failures (each attempt)", ["service", "type"])
 DEAD_LETTERS = Counter("troupe_dead_letters_total", "Records sent to the DLQ", ["service", "reason"])
 RECORDS = Counter("troupe_records_total", "Records processed", ["service", "topic"])
+COMMANDS_AT_ONCE = Counter(
+    "troupe_commands_decided_at_once_total",
+    "Commands to the service's own entities decided in the transaction of the reaction that sent them",
+    ["service"],
+)
 TRANSACTIONS = Counter("troupe_transactions_total", "Kafka transactions by outcome", ["service", "outcome"])
 BATCH_SIZE = Histogram(
     "troupe_batch_records",

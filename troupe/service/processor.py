@@ -147,6 +147,7 @@ class Processor:
         self._owned_command_partitions: set[int] = set()
         self._restoring: dict[int, int] = {}
         self._command_partitions = 0  # how many the commands topic has, once asked
+        self._decided_at_once = 0  # in the open transaction
         self._paused_low: set[TopicPartition] = set()
         self.views = Views(replica.store, service.view_types())
         # Ids of commands applied lately, to recognize a command delivered twice
@@ -290,6 +291,7 @@ class Processor:
     def _process(self, batch: list[Message]) -> None:
         pending: dict[str, Owned] = {}
         self._batch_commands = set()
+        self._decided_at_once = 0
         started = time.perf_counter()
         self._prepare(batch)
         self.producer.begin_transaction()
@@ -315,9 +317,7 @@ class Processor:
             log.warning("transaction aborted", extra=logs.fields(error=str(error)))
             self._abort(batch)
             return
-        self._owned.update(pending)
-        self._trim_owned()
-        self._remember_commands(self._batch_commands)
+        self._committed(pending)
         service = self.service.name
         for topic, count in Counter(message.topic() for message in batch).items():
             self._records_counter(topic).inc(count)
@@ -327,6 +327,14 @@ class Processor:
             "batch committed",
             extra=logs.fields(records=len(batch), seconds=round(time.perf_counter() - started, 4)),
         )
+
+    def _committed(self, pending: dict[str, Owned]) -> None:
+        """What a committed transaction changed becomes this instance's knowledge."""
+        self._owned.update(pending)
+        self._trim_owned()
+        self._remember_commands(self._batch_commands)
+        if self._decided_at_once:
+            metrics.COMMANDS_AT_ONCE.labels(self.service.name).inc(self._decided_at_once)
 
     def _commit(self) -> None:
         while True:
@@ -441,6 +449,7 @@ class Processor:
                 return
             with tracing.span(declaration.type, trace_headers) as headers:
                 self._emit(envelope, declaration, decision, version, partition, pending, headers)
+            self._decided_at_once += 1
         except Exception as error:  # the command's record will be decided, retried or dead-lettered
             log.debug("command left to its record", extra=logs.fields(type=declaration.type, error=repr(error)))
 
@@ -669,6 +678,7 @@ class Processor:
         context = TickContext(datetime.now(UTC), self.views, self._owned_entities)
         pending: dict[str, Owned] = {}
         self._batch_commands = set()
+        self._decided_at_once = 0
         self.producer.begin_transaction()
         try:
             with tracing.span("tick", tracing.new_trace_headers()) as trace_headers:
@@ -678,8 +688,7 @@ class Processor:
             log.exception("tick failed", extra=logs.fields(error=repr(error)))
             self.producer.abort_transaction(30)
             return
-        self._owned.update(pending)
-        self._remember_commands(self._batch_commands)
+        self._committed(pending)
 
     # -- entity state ------------------------------------------------------
 

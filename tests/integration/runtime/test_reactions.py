@@ -1,0 +1,143 @@
+"""A reaction's command to its own service: decided in the reaction's
+transaction when this instance owns the entity, its record still in the commands
+topic, one effect in every case."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import TopicPartition
+from prometheus_client import REGISTRY
+
+from contracts.customer.v1 import customer_pb2 as pb
+from contracts.events.v1 import envelope_pb2
+from contracts.interaction.v1 import interaction_pb2 as interaction_pb
+from troupe import CommandContext, EventContext, Service
+from troupe.bus import clients
+from troupe.bus.topics import ensure_topics
+from troupe.service import records
+from troupe.service.declaration import Cause, Command
+from troupe.service.processor import RetryPolicy
+from troupe.service.runtime import Runtime, RuntimeOptions
+from troupe.settings import KafkaSettings
+
+from .helpers import read_events, unique_ids
+
+pytestmark = pytest.mark.integration
+
+
+def greeting_service(failures: dict[str, int]) -> Service[pb.Customer]:
+    """Registers every caller of an arriving call as a customer; the registration
+    fails the given number of times for some callers."""
+    service = Service("customer", entity=pb.Customer, id_field="customer_id")
+
+    @service.on(
+        "interaction.events",
+        "InteractionReceived",
+        state=interaction_pb.Interaction,
+        sends=(pb.RegisterCustomerRequest,),
+    )
+    def register_caller(call: interaction_pb.Interaction, context: EventContext) -> Command:
+        return Command(call.caller, pb.RegisterCustomerRequest(customer_id=call.caller, name=f"Caller {call.caller}"))
+
+    @service.command(pb.RegisterCustomerRequest, emits="CustomerRegistered")
+    def register(
+        current: pb.Customer | None, request: pb.RegisterCustomerRequest, context: CommandContext
+    ) -> pb.Customer:
+        if failures.get(request.customer_id, 0) > 0:
+            failures[request.customer_id] -= 1
+            raise TimeoutError("transient failure")
+        return pb.Customer(customer_id=request.customer_id, name=request.name)
+
+    return service
+
+
+def call_arrives(kafka: KafkaSettings, caller: str) -> envelope_pb2.Envelope:
+    """The interaction service's event of a call from ``caller`` (played by the test)."""
+    interaction_id = str(uuid.uuid4())
+    event = records.event(
+        source="interaction",
+        event_type="InteractionReceived",
+        entity_id=interaction_id,
+        version=1,
+        state=interaction_pb.Interaction(interaction_id=interaction_id, caller=caller),
+        cause=Cause(str(uuid.uuid4()), interaction_id, records.system("test"), interaction_id),
+    )
+    producer = clients.producer(kafka)
+    producer.produce("interaction.events", event.SerializeToString(), interaction_id)
+    assert producer.flush(10) == 0
+    return event
+
+
+def decided_at_once() -> float:
+    found = REGISTRY.get_sample_value("troupe_commands_decided_at_once_total", {"service": "customer"})
+    return found or 0.0
+
+
+def commands_of(kafka: KafkaSettings, entity_id: str) -> list[tuple[TopicPartition, envelope_pb2.CommandEnvelope]]:
+    """The records of ``customer.commands`` for ``entity_id``, with where each is."""
+    consumer = clients.consumer(kafka, group_id=None)
+    try:
+        topic = "customer.commands"
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        found = []
+        while batch := consumer.consume(5_000, 2.0):
+            for m in batch:
+                if m.error() is None and m.key() == entity_id.encode():
+                    where = TopicPartition(topic, m.partition() or 0, m.offset() or 0)
+                    found.append((where, envelope_pb2.CommandEnvelope.FromString(m.value() or b"")))
+        return found
+    finally:
+        consumer.close()
+
+
+def wait_consumed(kafka: KafkaSettings, group: str, record: TopicPartition, timeout: float = 30) -> None:
+    """Until ``group`` has committed an offset past ``record``."""
+    consumer = clients.consumer(kafka, group_id=group)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            (committed,) = consumer.committed([TopicPartition(record.topic, record.partition)], timeout=10)
+            if committed.offset > record.offset:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{group} has not consumed {record} in {timeout} s")
+    finally:
+        consumer.close()
+
+
+@pytest.mark.parametrize("failures_first", [0, 1], ids=["decided at once", "first try fails"])
+def test_a_reaction_to_its_own_service_has_one_effect_and_keeps_the_command(
+    kafka: KafkaSettings, tmp_path: Path, failures_first: int
+) -> None:
+    # given the service running alone (so it owns every partition)
+    ensure_topics(kafka, ["interaction.events", "customer.commands", "customer.events", "customer.dlq"])
+    (caller,) = unique_ids("+7916", 1)
+    retry = RetryPolicy(attempts=3, first_backoff=0.01)
+    runtime = Runtime(
+        greeting_service({caller: failures_first}), kafka, RuntimeOptions(state_dir=tmp_path, retry=retry)
+    )
+    runtime.start()
+    try:
+        decided_before = decided_at_once()
+        # when a call arrives
+        call = call_arrives(kafka, caller)
+
+        # then the caller is registered once, even after the command's own record was consumed
+        events = read_events(kafka, "customer.events", {caller}, expected=1, timeout=30)
+        assert [(e.type, e.entity_version) for e in events] == [("CustomerRegistered", 1)]
+        ((where, command),) = commands_of(kafka, caller)
+        assert command.payload.TypeName() == pb.RegisterCustomerRequest.DESCRIPTOR.full_name
+        assert events[0].causation_id == command.command_id
+        assert command.causation_id == call.event_id
+        assert events[0].correlation_id == command.correlation_id == call.correlation_id
+        # decided in the reaction's transaction, unless that first try failed
+        assert decided_at_once() - decided_before == (0 if failures_first else 1)
+        wait_consumed(kafka, "customer", where)
+        assert len(read_events(kafka, "customer.events", {caller}, expected=1, timeout=5)) == 1
+    finally:
+        runtime.stop()
