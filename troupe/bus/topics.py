@@ -8,6 +8,10 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from troupe.settings import KafkaSettings
 
+# Header of every event record: the event's type, as in its envelope. Lets a
+# consumer pass over the types it does not handle without decoding them.
+EVENT_TYPE_HEADER = "event-type"
+
 
 def events_topic(service: str) -> str:
     return f"{service}.events"

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -45,17 +46,31 @@ def _carrier(headers: Sequence[tuple[str, str | bytes | None]] | None) -> dict[s
     return carrier
 
 
-@contextmanager
-def span(name: str, parent_headers: Sequence[tuple[str, str | bytes | None]] | None) -> Iterator[Headers]:
-    """Handling one record: yields the trace headers for the records it produces."""
-    if not recording():
-        yield [(key, value) for key, value in parent_headers or () if key in TRACE_HEADERS]
-        return
-    parent = _propagator.extract(_carrier(parent_headers))
-    with _tracer.start_as_current_span(name, context=parent, kind=trace.SpanKind.CONSUMER):
+class Span:
+    """Handling one record: ``with Span(name, headers) as out`` gives the trace
+    headers for the records it produces. A class, not a generator context
+    manager: it is entered for every record, and this costs a third as much."""
+
+    __slots__ = ("_active", "_name", "_parent_headers")
+
+    def __init__(self, name: str, parent_headers: Sequence[tuple[str, str | bytes | None]] | None) -> None:
+        self._name = name
+        self._parent_headers = parent_headers
+        self._active: AbstractContextManager[Any] | None = None
+
+    def __enter__(self) -> Headers:
+        if not recording():
+            return [(key, value) for key, value in self._parent_headers or () if key in TRACE_HEADERS]
+        parent = _propagator.extract(_carrier(self._parent_headers))
+        self._active = _tracer.start_as_current_span(self._name, context=parent, kind=trace.SpanKind.CONSUMER)
+        self._active.__enter__()
         carrier: dict[str, str] = {}
         _propagator.inject(carrier)
-        yield [(key, value.encode()) for key, value in carrier.items()]
+        return [(key, value.encode()) for key, value in carrier.items()]
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._active is not None:
+            self._active.__exit__(*exc_info)
 
 
 def new_trace_headers() -> Headers:

@@ -8,6 +8,7 @@ which the choreography map is printed.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -208,11 +209,12 @@ class Service(Generic[EntityT]):
         if service_of(self.entity.DESCRIPTOR.full_name) != self.name:
             raise ValueError(f"entity {self.entity.DESCRIPTOR.full_name} is not in contracts.{self.name}")
 
-    @property
+    # Cached: asked for every record the service handles.
+    @functools.cached_property
     def events_topic(self) -> str:
         return events_topic(self.name)
 
-    @property
+    @functools.cached_property
     def commands_topic(self) -> str:
         return commands_topic(self.name)
 

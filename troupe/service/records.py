@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 from dataclasses import dataclass
 
 from google.protobuf.any_pb2 import Any as AnyMessage
@@ -18,8 +17,14 @@ from troupe.service.declaration import Cause, Command
 def new_id() -> str:
     """A random (version 4) UUID. Ids need to be unique, not unguessable, and
     os.urandom per record is a system call that costs more than the rest of the
-    record's handling; ``random`` is seeded from os.urandom once per process."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+    record's handling; ``random`` is seeded from os.urandom once per process.
+    Formatted by hand: a ``uuid.UUID`` object per record costs 3 times as much."""
+    h = f"{random.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+# The RFC 9562 variant (binary 10xx) for the first hex digit of the 4th group.
+VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def now() -> Timestamp:
@@ -35,14 +40,22 @@ def pack(message: Message) -> AnyMessage:
 
 
 def event(
-    *, source: str, event_type: str, entity_id: str, version: int, state: Message, cause: Cause
+    *,
+    source: str,
+    event_type: str,
+    entity_id: str,
+    version: int,
+    state: Message,
+    cause: Cause,
+    occurred_at: Timestamp | None = None,
 ) -> envelope_pb2.Envelope:
+    """An event; ``occurred_at`` defaults to now (a transaction's events may share one)."""
     return envelope_pb2.Envelope(
         event_id=new_id(),
         type=event_type,
         entity_id=entity_id,
         entity_version=version,
-        occurred_at=now(),
+        occurred_at=occurred_at or now(),
         correlation_id=cause.correlation_id,
         causation_id=cause.record_id,
         actor=cause.actor,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import TopicPartition
@@ -17,7 +18,7 @@ from contracts.events.v1 import envelope_pb2
 from contracts.interaction.v1 import interaction_pb2 as interaction_pb
 from troupe import CommandContext, EventContext, Service
 from troupe.bus import clients
-from troupe.bus.topics import ensure_topics
+from troupe.bus.topics import EVENT_TYPE_HEADER, ensure_topics
 from troupe.service import records
 from troupe.service.declaration import Cause, Command
 from troupe.service.processor import RetryPolicy
@@ -77,19 +78,15 @@ def decided_at_once() -> float:
     return found or 0.0
 
 
-def commands_of(kafka: KafkaSettings, entity_id: str) -> list[tuple[TopicPartition, envelope_pb2.CommandEnvelope]]:
-    """The records of ``customer.commands`` for ``entity_id``, with where each is."""
+def records_of(kafka: KafkaSettings, topic: str, key: str) -> list[Any]:
+    """The committed records of ``topic`` under ``key``."""
     consumer = clients.consumer(kafka, group_id=None)
     try:
-        topic = "customer.commands"
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
         found = []
         while batch := consumer.consume(5_000, 2.0):
-            for m in batch:
-                if m.error() is None and m.key() == entity_id.encode():
-                    where = TopicPartition(topic, m.partition() or 0, m.offset() or 0)
-                    found.append((where, envelope_pb2.CommandEnvelope.FromString(m.value() or b"")))
+            found += [m for m in batch if m.error() is None and m.key() == key.encode()]
         return found
     finally:
         consumer.close()
@@ -130,11 +127,16 @@ def test_a_reaction_to_its_own_service_has_one_effect_and_keeps_the_command(
         # then the caller is registered once, even after the command's own record was consumed
         events = read_events(kafka, "customer.events", {caller}, expected=1, timeout=30)
         assert [(e.type, e.entity_version) for e in events] == [("CustomerRegistered", 1)]
-        ((where, command),) = commands_of(kafka, caller)
+        (command_record,) = records_of(kafka, "customer.commands", caller)
+        command = envelope_pb2.CommandEnvelope.FromString(command_record.value())
+        where = TopicPartition("customer.commands", command_record.partition(), command_record.offset())
         assert command.payload.TypeName() == pb.RegisterCustomerRequest.DESCRIPTOR.full_name
         assert events[0].causation_id == command.command_id
         assert command.causation_id == call.event_id
         assert events[0].correlation_id == command.correlation_id == call.correlation_id
+        # the event's record names its type in a header, for consumers to skip by
+        (event_record,) = records_of(kafka, "customer.events", caller)
+        assert (EVENT_TYPE_HEADER, b"CustomerRegistered") in event_record.headers()
         # decided in the reaction's transaction, unless that first try failed
         assert decided_at_once() - decided_before == (0 if failures_first else 1)
         wait_consumed(kafka, "customer", where)
