@@ -38,7 +38,16 @@ from troupe.state.views import Versioned
 
 routing = Service("routing", entity=pb.Assignment, id_field="interaction_id")
 OPERATORS = "operator.events"
-routing.project(OPERATORS, operator.Operator)
+ANY_SITE = "*"
+
+
+def available(person: operator.Operator) -> list[str]:
+    """Available operators by their site, and all of them under ``ANY_SITE``: a
+    choice reads the operators who may take the call, not every operator."""
+    return [person.site, ANY_SITE] if person.presence == operator.PRESENCE_AVAILABLE else []
+
+
+routing.project(OPERATORS, operator.Operator, lookups={"available": available})
 
 
 @dataclass
@@ -76,8 +85,7 @@ def may_take(person: operator.Operator, call: pb.Assignment, now: datetime) -> b
         return False
     if call.skill and call.skill not in person.skills:
         return False
-    widened = now - call.queued_at.ToDatetime(UTC) >= POLICY.widen_after
-    return person.site == call.site or widened
+    return person.site == call.site or _widened(call, now)
 
 
 def choose_operator(
@@ -149,16 +157,20 @@ IN_FLIGHT = OffersInFlight()
 
 
 def _available_operators(
-    context: CommandContext | EventContext | TickContext,
+    context: CommandContext | EventContext | TickContext, site: str = ANY_SITE
 ) -> dict[str, Versioned[operator.Operator]]:
-    """Available operators (by id) the view shows, minus those this instance has
-    just offered a call to (``IN_FLIGHT``)."""
+    """Available operators (by id) at ``site`` (any site by default) the view
+    shows, minus those this instance has just offered a call to (``IN_FLIGHT``)."""
     return {
         entity.state.operator_id: entity
-        for entity in context.views.scan(OPERATORS)
-        if entity.state.presence == operator.PRESENCE_AVAILABLE
-        and not IN_FLIGHT.pending(entity.state.operator_id, entity.version)
+        for entity in context.views.find(OPERATORS, "available", site)
+        if not IN_FLIGHT.pending(entity.state.operator_id, entity.version)
     }
+
+
+def _widened(call: pb.Assignment, now: datetime) -> bool:
+    """The call has waited long enough for any site's operators to take it."""
+    return now - call.queued_at.ToDatetime(UTC) >= POLICY.widen_after
 
 
 def _offered_something(context: CommandContext | TickContext, operator_id: str) -> bool:
@@ -184,7 +196,7 @@ def _choose(
 
 
 def _offer_or_wait(call: pb.Assignment, context: CommandContext, now: datetime) -> Emit:
-    available = _available_operators(context)
+    available = _available_operators(context, ANY_SITE if _widened(call, now) else call.site)
     chosen = _choose(call, context, available, now, set(call.passed_over))
     if chosen is not None:
         IN_FLIGHT.add(chosen.operator_id, available[chosen.operator_id].version)
@@ -387,13 +399,10 @@ def sweep_command_id(interaction_id: str, version: int, action: str) -> str:
 
 @routing.every(0.5, sends=(pb.ExpireOfferRequest, pb.OfferOperatorRequest))
 def sweep(context: TickContext) -> Iterator[Command]:
-    owned = sorted(context.owned(), key=lambda e: e.state.queued_at.ToNanoseconds())
-    for entity in owned:
+    # Only open calls are read (look-up "state"), however many were ever routed.
+    for entity in context.owned("state", "offered"):
         call: pb.Assignment = entity.state
-        if (
-            call.state == pb.STATE_OFFERED
-            and context.now - call.offered_at.ToDatetime(UTC) >= POLICY.accept_timeout
-        ):
+        if context.now - call.offered_at.ToDatetime(UTC) >= POLICY.accept_timeout:
             yield Command(
                 call.interaction_id,
                 pb.ExpireOfferRequest(
@@ -401,12 +410,13 @@ def sweep(context: TickContext) -> Iterator[Command]:
                 ),
                 command_id=sweep_command_id(call.interaction_id, entity.version, "expire"),
             )
+    waiting = context.owned("state", "waiting")
+    if not waiting:
+        return
     idle = _available_operators(context)
     taken: set[str] = set()
-    for entity in owned:
+    for entity in sorted(waiting, key=lambda e: e.state.queued_at.ToNanoseconds()):
         call = entity.state
-        if call.state != pb.STATE_WAITING:
-            continue
         chosen = _choose(call, context, idle, context.now, taken)
         if chosen is not None:
             taken.add(chosen.operator_id)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
@@ -99,12 +99,34 @@ class EventContext:
     views: Views
 
 
+@dataclass(frozen=True)
+class LookupKeys:
+    """The look-ups declared for one topic's entities, and how to compute an
+    entity's (name, value) keys from its state."""
+
+    message: type[Message]
+    lookups: dict[str, Callable[[Any], Iterable[str]]]
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.lookups)
+
+    def __call__(self, state: bytes) -> tuple[tuple[str, str], ...]:
+        entity = self.message.FromString(state)
+        return tuple((name, value) for name, values in self.lookups.items() for value in values(entity))
+
+
+class OwnedEntities(Protocol):
+    def __call__(self, lookup: str | None = None, value: str = "") -> list[Versioned[Any]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class TickContext:
     now: datetime
     views: Views
-    # This service's entities in the partitions this instance owns right now.
-    owned: Callable[[], list[Versioned[Any]]]
+    # This service's entities in the partitions this instance owns right now;
+    # with a look-up, only those with that value of it: owned("state", "waiting").
+    owned: OwnedEntities
 
 
 def service_of(message_full_name: str) -> str:
@@ -199,6 +221,7 @@ class Service(Generic[EntityT]):
     commands: dict[str, CommandDeclaration] = field(default_factory=dict)
     reactions: list[ReactionDeclaration] = field(default_factory=list)
     projections: dict[str, type[Message]] = field(default_factory=dict)
+    projection_lookups: dict[str, dict[str, Callable[[Any], Iterable[str]]]] = field(default_factory=dict)
     apis: list[GrpcDeclaration] = field(default_factory=list)
     lookups: dict[str, Callable[[EntityT], Iterable[str]]] = field(default_factory=dict)
     ticks: list[TickDeclaration] = field(default_factory=list)
@@ -299,18 +322,32 @@ class Service(Generic[EntityT]):
 
         return register
 
-    def lookup_keys(self, state: bytes) -> tuple[tuple[str, str], ...] | None:
-        """The (name, value) lookup keys of an entity state, None without lookups."""
-        if not self.lookups:
-            return None
-        entity = self.entity.FromString(state)
-        return tuple((name, value) for name, values in self.lookups.items() for value in values(entity))
+    def lookup_keys_for(self, topic: str) -> LookupKeys | None:
+        """The look-ups of ``topic`` (its own or a projected one); None if it declares none."""
+        message: type[Message] = self.entity
+        lookups = dict(self.lookups)
+        if topic != self.events_topic:
+            message, lookups = self.projections[topic], self.projection_lookups.get(topic, {})
+        return LookupKeys(message, lookups) if lookups else None
 
-    def project(self, topic: str, state: type[Message]) -> None:
-        """Keeps a local, read-only copy of another service's entities."""
+    def lookup_keys_by_topic(self) -> dict[str, LookupKeys]:
+        """``lookup_keys_for`` of every materialized topic that declares look-ups."""
+        found = {topic: self.lookup_keys_for(topic) for topic in self.view_types()}
+        return {topic: keys for topic, keys in found.items() if keys is not None}
+
+    def project(
+        self,
+        topic: str,
+        state: type[Message],
+        lookups: dict[str, Callable[[Any], Iterable[str]]] | None = None,
+    ) -> None:
+        """Keeps a local, read-only copy of another service's entities, findable
+        by the ``lookups`` given (name → the entity's values for it)."""
         if topic == self.events_topic:
             raise ValueError(f"{self.name} always materializes its own topic")
         self.projections[topic] = state
+        if lookups:
+            self.projection_lookups[topic] = dict(lookups)
 
     def serve(
         self,

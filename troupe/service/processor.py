@@ -693,8 +693,11 @@ class Processor:
         partition = partitioning.partition_for(entity_id, self._command_partitions)
         return partition if partition in self._owned_command_partitions else None
 
-    def _owned_entities(self) -> list[Versioned[Any]]:
-        return self.views.in_partitions(self.service.events_topic, self._owned_command_partitions)
+    def _owned_entities(self, lookup: str | None = None, value: str = "") -> list[Versioned[Any]]:
+        topic, owned = self.service.events_topic, self._owned_command_partitions
+        if lookup is None:
+            return self.views.in_partitions(topic, owned)
+        return self.views.find(topic, lookup, value, owned)
 
     def _tick(self, tick: TickDeclaration) -> None:
         """Runs a periodic check in its own transaction; a failure is logged and

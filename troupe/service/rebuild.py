@@ -26,7 +26,7 @@ def rebuild(service: Service[Any], kafka: KafkaSettings, path: Path, timeout: fl
         topics,
         outcomes_topic=dlq_topic(service.name),
         name=f"{service.name}-rebuild",
-        lookup_keys={service.events_topic: service.lookup_keys},
+        lookup_keys=service.lookup_keys_by_topic(),
     )
     replica.start()
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
@@ -23,6 +22,7 @@ from google.protobuf.message import DecodeError
 from contracts.events.v1 import envelope_pb2
 from troupe.bus import clients
 from troupe.observability import logs
+from troupe.service.declaration import LookupKeys
 from troupe.service.records import Outcome
 from troupe.settings import KafkaSettings
 from troupe.state.store import AppliedCommand, EntityChange, Store, StoredEntity
@@ -38,7 +38,7 @@ class Replica:
         topics: list[str],
         outcomes_topic: str | None = None,
         name: str = "replica",
-        lookup_keys: dict[str, Callable[[bytes], tuple[tuple[str, str], ...] | None]] | None = None,
+        lookup_keys: dict[str, LookupKeys] | None = None,
     ) -> None:
         self.lookup_keys = lookup_keys or {}
         # Commands are only applied to the service's own topic (the first one).
@@ -88,6 +88,9 @@ class Replica:
             consumer.close()
 
     def _assignment(self, consumer: Any) -> list[TopicPartition]:
+        for topic, keys in self.lookup_keys.items():
+            if self.store.index_lookups(topic, keys.names, keys):
+                log.info("look-ups indexed", extra=logs.fields(topic=topic, names=keys.names))
         stored = self.store.offsets()
         metadata = consumer.list_topics(timeout=10).topics
         assignment = []

@@ -70,7 +70,7 @@ class Runtime(Generic[EntityT]):
             [service.events_topic, *service.projections],
             outcomes_topic=dlq_topic(service.name),
             name=f"{service.name}-replica",
-            lookup_keys={service.events_topic: service.lookup_keys},
+            lookup_keys=service.lookup_keys_by_topic(),
         )
         self.processor = Processor(
             service,

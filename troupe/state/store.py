@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS lookups (
     PRIMARY KEY (topic, name, value, entity_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS lookups_by_entity ON lookups (topic, entity_id);
+CREATE TABLE IF NOT EXISTS lookup_names (
+    topic TEXT NOT NULL PRIMARY KEY,
+    names TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS offsets (
     topic TEXT NOT NULL,
     partition INTEGER NOT NULL,
@@ -162,6 +166,51 @@ class Store:
         )
         return [row[0] for row in rows]
 
+    def find_entities(
+        self, topic: str, name: str, value: str, partitions: set[int] | frozenset[int] | None = None
+    ) -> list[StoredEntity]:
+        """The entities with the look-up key ``name`` = ``value`` (in ``partitions``
+        if given), by id, in one query."""
+        rows = self._connection().execute(
+            "SELECT e.entity_id, e.version, e.event_type, e.state, e.partition FROM lookups l"
+            " JOIN entities e ON e.topic = l.topic AND e.entity_id = l.entity_id"
+            " WHERE l.topic = ? AND l.name = ? AND l.value = ? ORDER BY l.entity_id",
+            (topic, name, value),
+        )
+        return [
+            StoredEntity(entity_id, version, event_type, state)
+            for entity_id, version, event_type, state, partition in rows
+            if partitions is None or partition in partitions
+        ]
+
+    def index_lookups(self, topic: str, names: list[str], keys: Callable[[bytes], tuple[tuple[str, str], ...]]) -> bool:
+        """Recomputes the look-ups of every stored entity of ``topic`` if the declared
+        names differ from those the store was built with (a new version of the
+        service declared a new look-up); returns whether it did."""
+        db = self._connection()
+        wanted = ",".join(sorted(names))
+        row = db.execute("SELECT names FROM lookup_names WHERE topic = ?", (topic,)).fetchone()
+        if row is not None and row[0] == wanted:
+            return False
+        db.execute("BEGIN")
+        try:
+            db.execute("DELETE FROM lookups WHERE topic = ?", (topic,))
+            states = db.execute("SELECT entity_id, state FROM entities WHERE topic = ?", (topic,)).fetchall()
+            db.executemany(
+                "INSERT OR IGNORE INTO lookups (topic, name, value, entity_id) VALUES (?, ?, ?, ?)",
+                [(topic, name, value, entity_id) for entity_id, state in states for name, value in keys(state)],
+            )
+            db.execute(
+                "INSERT INTO lookup_names (topic, names) VALUES (?, ?)"
+                " ON CONFLICT (topic) DO UPDATE SET names = excluded.names",
+                (topic, wanted),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return True
+
     def versions(self, topic: str, entity_ids: list[str]) -> dict[str, int]:
         rows = self._rows_in(
             "SELECT entity_id, version FROM entities WHERE topic = ? AND entity_id IN", topic, entity_ids
@@ -170,13 +219,12 @@ class Store:
 
     def scan(self, topic: str, partitions: set[int] | None = None) -> Iterator[StoredEntity]:
         """Every entity of the topic (or of some of its partitions), by id."""
-        rows = self._connection().execute(
-            "SELECT entity_id, version, event_type, state, partition FROM entities WHERE topic = ? ORDER BY entity_id",
-            (topic,),
-        )
-        for entity_id, version, event_type, state, partition in rows:
-            if partitions is None or partition in partitions:
-                yield StoredEntity(entity_id, version, event_type, state)
+        query = "SELECT entity_id, version, event_type, state FROM entities WHERE topic = ?"
+        if partitions is not None:
+            query += f" AND partition IN ({','.join(str(int(p)) for p in sorted(partitions))})"
+        rows = self._connection().execute(f"{query} ORDER BY entity_id", (topic,))
+        for entity_id, version, event_type, state in rows:
+            yield StoredEntity(entity_id, version, event_type, state)
 
     def applied_among(self, topic: str, command_ids: list[str]) -> set[str]:
         """Which of these commands were applied already."""
@@ -225,6 +273,8 @@ class Store:
             yield "applied\t" + "\t".join(str(v) for v in row)
         for row in db.execute("SELECT * FROM lookups ORDER BY topic, name, value, entity_id"):
             yield "lookup\t" + "\t".join(str(v) for v in row)
+        for row in db.execute("SELECT * FROM lookup_names ORDER BY topic"):
+            yield "lookup names\t" + "\t".join(str(v) for v in row)
         for row in db.execute("SELECT * FROM offsets ORDER BY topic, partition"):
             yield "offset\t" + "\t".join(str(v) for v in row)
 

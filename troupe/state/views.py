@@ -41,9 +41,13 @@ class Views:
         message = self._type(topic)
         return [Versioned(message.FromString(e.state), e.version) for e in self.store.scan(topic)]
 
-    def find(self, topic: str, lookup: str, value: str) -> list[Versioned[Any]]:
-        found = (self.get(topic, entity_id) for entity_id in self.store.find(topic, lookup, value))
-        return [entity for entity in found if entity is not None]
+    def find(
+        self, topic: str, lookup: str, value: str, partitions: set[int] | frozenset[int] | None = None
+    ) -> list[Versioned[Any]]:
+        """The entities whose look-up ``lookup`` has ``value`` (in ``partitions`` if given)."""
+        message = self._type(topic)
+        found = self.store.find_entities(topic, lookup, value, partitions)
+        return [Versioned(message.FromString(e.state), e.version) for e in found]
 
     def in_partitions(self, topic: str, partitions: set[int]) -> list[Versioned[Any]]:
         message = self._type(topic)

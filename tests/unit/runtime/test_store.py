@@ -67,3 +67,39 @@ def test_scan_can_be_limited_to_partitions(tmp_path: Path) -> None:
         {},
     )
     assert [e.entity_id for e in store.scan("customer.events", {1})] == ["b"]
+
+
+def test_entities_found_by_lookup_come_with_their_state_and_can_be_limited_to_partitions(tmp_path: Path) -> None:
+    # given two waiting calls in different partitions and one answered
+    store = Store(tmp_path / "s.sqlite")
+    waiting = (("state", "waiting"),)
+    store.apply(
+        [
+            EntityChange("routing.events", "c1", 1, "CallWaiting", b"one", 0, "", waiting),
+            EntityChange("routing.events", "c2", 3, "CallWaiting", b"two", 1, "", waiting),
+            EntityChange("routing.events", "c3", 2, "RoutingCompleted", b"three", 1, "", ()),
+        ],
+        {},
+    )
+    # when the waiting ones are looked up, in all partitions and in partition 1 only
+    everywhere = store.find_entities("routing.events", "state", "waiting")
+    in_one = store.find_entities("routing.events", "state", "waiting", {1})
+    # then each comes with its version and state
+    assert [(e.entity_id, e.version, e.state) for e in everywhere] == [("c1", 1, b"one"), ("c2", 3, b"two")]
+    assert [e.entity_id for e in in_one] == ["c2"]
+
+
+def test_a_newly_declared_lookup_is_computed_for_the_entities_already_stored(tmp_path: Path) -> None:
+    # given a store built before any look-up was declared for the topic
+    store = Store(tmp_path / "s.sqlite")
+    store.apply([change("a", 1, b"+1"), change("b", 1, b"+2")], {})
+
+    def phones(state: bytes) -> tuple[tuple[str, str], ...]:
+        return (("phone", state.decode()),)
+
+    # when the service starts with the look-up "phone" declared
+    first = store.index_lookups("customer.events", ["phone"], phones)
+    again = store.index_lookups("customer.events", ["phone"], phones)
+    # then the stored entities are findable by it, and the work is done once
+    assert (first, again) == (True, False)
+    assert store.find("customer.events", "phone", "+2") == ["b"]

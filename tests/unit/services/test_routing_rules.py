@@ -42,7 +42,7 @@ def person(
 
 
 def world(*people: operator.Operator, calls: tuple[pb.Assignment, ...] = ()) -> World:
-    w = World({ROUTING: {"state": rules.state, "offered_to": rules.offered_to, "waiting_at": rules.waiting_at}})
+    w = World.of(rules.routing)
     for p in people:
         w.given(OPERATORS, p.operator_id, p)
     for c in calls:
@@ -241,7 +241,7 @@ def test_the_sweep_expires_offers_not_accepted_in_time() -> None:
         queued_at=at(3),
     )
     commands = sent(
-        rules.sweep(tick_context(world(), [Versioned(stale, 2), Versioned(fresh, 2)], datetime.now(UTC)))
+        rules.sweep(tick_context(world(), [Versioned(stale, 2), Versioned(fresh, 2)], datetime.now(UTC), ROUTING))
     )
     assert [c.payload for c in commands] == [
         pb.ExpireOfferRequest(interaction_id="stale", operator_id="olga")
@@ -276,7 +276,7 @@ def test_the_sweep_matches_waiting_calls_with_idle_operators_one_each() -> None:
     ]
     w = world(person("olga", idle_for=50), person("ivan", idle_for=5))
     # when the sweep runs
-    commands = sent(rules.sweep(tick_context(w, [Versioned(c, 1) for c in calls], datetime.now(UTC))))
+    commands = sent(rules.sweep(tick_context(w, [Versioned(c, 1) for c in calls], datetime.now(UTC), ROUTING)))
     # then the two oldest calls are offered, to different operators, longest idle first
     assert [c.payload for c in commands] == [
         pb.OfferOperatorRequest(interaction_id="c0", operator_id="olga"),

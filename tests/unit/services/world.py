@@ -10,7 +10,7 @@ from typing import Any, cast
 from google.protobuf.message import Message
 
 from contracts.events.v1 import envelope_pb2
-from troupe import Command, CommandContext, EventContext
+from troupe import Command, CommandContext, EventContext, Service
 from troupe.service.declaration import Cause, TickContext
 from troupe.state.views import Versioned, Views
 
@@ -23,6 +23,11 @@ class World:
     def __init__(self, lookups: dict[str, Lookups] | None = None) -> None:
         self.topics: dict[str, dict[str, Versioned[Any]]] = {}
         self.lookups = lookups or {}
+
+    @classmethod
+    def of(cls, service: Service[Any]) -> World:
+        """A world with the look-ups ``service`` declares (its own and its projections')."""
+        return cls({topic: keys.lookups for topic, keys in service.lookup_keys_by_topic().items()})
 
     def given(self, topic: str, entity_id: str, state: Message, version: int = 1) -> World:
         self.topics.setdefault(topic, {})[entity_id] = Versioned(state, version)
@@ -66,9 +71,17 @@ def event_context(event_type: str, world: World | None = None) -> EventContext:
 
 
 def tick_context(
-    world: World, owned: list[Versioned[Any]], now: datetime | None = None
+    world: World, owned: list[Versioned[Any]], now: datetime | None = None, topic: str = ""
 ) -> TickContext:
-    return TickContext(now or datetime.now(UTC), world.views, lambda: owned)
+    """A tick's context: ``owned`` are the entities of ``topic`` this instance owns."""
+
+    def owned_entities(lookup: str | None = None, value: str = "") -> list[Versioned[Any]]:
+        if lookup is None:
+            return owned
+        values = world.lookups[topic][lookup]
+        return [entity for entity in owned if value in values(entity.state)]
+
+    return TickContext(now or datetime.now(UTC), world.views, owned_entities)
 
 
 def sent(result: Iterable[Command] | Command | None) -> list[Command]:
