@@ -49,6 +49,7 @@ def _sidecar_run(args: argparse.Namespace) -> int:
         instance_id=args.instance_id or "",
         spool_dir=Path(args.spool_dir) if args.spool_dir else settings().state_dir / "sidecar",
         policy=Policy(leeway_seconds=args.leeway, max_lifetime_seconds=args.max_lifetime),
+        workers=args.workers,
     ))
     return 0
 
@@ -146,6 +147,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     run.add_argument("--leeway", type=float, default=float(_env("leeway", "30") or 30))
     run.add_argument("--max-lifetime", type=float,
                      default=float(_env("max_lifetime", "3600") or 3600))
+    run.add_argument("--workers", type=int, default=int(_env("workers", "1") or 1),
+                     help="processes on the port (SO_REUSEPORT); each its own audit chain, "
+                          "instance id + -w<n>")
     run.set_defaults(handler=_sidecar_run)
 
     audit = subparsers.add_parser("audit", help="the business audit (audit.events)")

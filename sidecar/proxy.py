@@ -1,4 +1,5 @@
-"""The sidecar proxy: an ASGI app (run by uvicorn) in front of one service instance.
+"""The sidecar proxy in front of one service instance. HTTP requests come from
+``sidecar.httpserver`` (a lean protocol run by uvicorn), WebSockets through ASGI.
 
 For each request: normalize the path, verify the bearer token, find a rule that
 allows the method and path for one of the token's roles (deny by default), write
@@ -25,7 +26,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -49,6 +50,7 @@ from contracts.audit.v1.audit_pb2 import (
     AuditRecord,
 )
 from sidecar.audit import AuditLog, AuditUnavailableError
+from sidecar.httpserver import Disconnected, Exchange
 from sidecar.rules import SAFE_METHODS, NormalizedPath, PathError, Rules, normalize_path
 from sidecar.tokens import Identity, TokenError, TokenVerifier
 from sidecar.upstream import UpstreamError, UpstreamPool
@@ -73,6 +75,7 @@ WS_CLIENT_ONLY = frozenset({
     b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions",
     b"sec-websocket-protocol", b"sec-websocket-accept", b"content-length",
 })
+HOP_BY_HOP_BYTES = frozenset(name.encode() for name in HOP_BY_HOP)
 IDENTITY_PREFIXES_BYTES = tuple(prefix.encode() for prefix in IDENTITY_PREFIXES)
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -131,8 +134,8 @@ class SidecarApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await self._http(scope, receive, send)
-        elif scope["type"] == "websocket":
+            raise RuntimeError("HTTP is served by sidecar.httpserver (see sidecar.server)")
+        if scope["type"] == "websocket":
             await self._websocket(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
@@ -151,16 +154,15 @@ class SidecarApp:
                 return
 
     # -- checks shared by HTTP and WebSocket ------------------------------------------
-    def _describe(self, scope: Scope, kind: AuditKind, method: str) -> _Request:
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
+    def _describe(self, headers: list[tuple[bytes, bytes]], client: str, kind: AuditKind,
+                  method: str) -> _Request:
         request_id = _header(headers, b"x-request-id")
         request_id = request_id if _ID.fullmatch(request_id) else os.urandom(16).hex()
         correlation_id = _header(headers, b"x-correlation-id")
         correlation_id = correlation_id if _ID.fullmatch(correlation_id) else request_id
-        peer = scope.get("client")
         return _Request(
-            kind=kind, method=method, path=scope.get("path", ""), request_id=request_id,
-            correlation_id=correlation_id, client=f"{peer[0]}:{peer[1]}" if peer else "",
+            kind=kind, method=method, path="", request_id=request_id,
+            correlation_id=correlation_id, client=client,
             user_agent=_header(headers, b"user-agent")[:256], headers=headers,
         )
 
@@ -235,16 +237,17 @@ class SidecarApp:
         return headers
 
     # -- HTTP -----------------------------------------------------------------------
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method = scope["method"].upper()
-        request = self._describe(scope, AUDIT_KIND_HTTP, method)
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+    async def http(self, exchange: Exchange) -> None:
+        """One HTTP request, from the lean server (``sidecar.httpserver``)."""
+        method = exchange.method.upper()
+        request = self._describe(exchange.headers, exchange.client, AUDIT_KIND_HTTP, method)
+        request.path = exchange.raw_path.decode("latin-1")  # until normalized
         try:
             token = _bearer(request.headers)
-            path = await self._authorize(request, raw_path, token, method)
+            path = await self._authorize(request, exchange.raw_path, token, method)
         except Refusal as refusal:
             await self._audit_refusal(request, refusal)
-            await _send_json(send, refusal.status, refusal.error, refusal.detail,
+            await _send_json(exchange, refusal.status, refusal.error, refusal.detail,
                              request.request_id)
             return
         record = None
@@ -252,48 +255,46 @@ class SidecarApp:
             try:
                 record = await self._audit(request, AUDIT_OUTCOME_ALLOWED)
             except AuditUnavailableError as error:
-                await _send_json(send, 503, "audit_unavailable",
+                await _send_json(exchange, 503, "audit_unavailable",
                                  f"the change was not made: {error}", request.request_id)
                 return
-        with contextlib.suppress(_Disconnected):
-            await self._forward(scope, receive, send, request, path, record)
+        await self._forward(exchange, request, path, record)
 
-    async def _forward(self, scope: Scope, receive: Receive, send: Send, request: _Request,
-                       path: NormalizedPath, record: AuditRecord | None) -> None:
+    async def _forward(self, exchange: Exchange, request: _Request, path: NormalizedPath,
+                       record: AuditRecord | None) -> None:
         target = path.encoded
-        if scope.get("query_string"):
-            target += "?" + scope["query_string"].decode("latin-1")
+        if exchange.query:
+            target += "?" + exchange.query.decode("latin-1")
         headers = self._forward_headers(request, record)
         has_body = any(
             name in (b"content-length", b"transfer-encoding") for name, _ in request.headers
         ) and _header(request.headers, b"content-length") != "0"
         try:
             response = await self.upstream.request(
-                request.method, target, headers, _body(receive) if has_body else None)
+                request.method, target, headers, exchange.body() if has_body else None)
         except UpstreamError as error:
             log.warning("upstream %s%s failed: %s", self._upstream, target, error)
-            await _send_json(send, 502, "bad_gateway", "the service did not answer",
+            await _send_json(exchange, 502, "bad_gateway", "the service did not answer",
                              request.request_id)
             return
         try:
-            await send({
-                "type": "http.response.start",
-                "status": response.status,
-                "headers": [(name, value) for name, value in response.headers
-                            if name.decode("latin-1").lower() not in HOP_BY_HOP],
-            })
+            exchange.start(response.status, [(name, value) for name, value in response.headers
+                                             if name.lower() not in HOP_BY_HOP_BYTES])
             async for chunk in response.body():
-                if chunk:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await exchange.write(chunk)
+            exchange.end()
         except UpstreamError as error:
             log.warning("upstream %s%s broke off: %s", self._upstream, target, error)
+            exchange.keep_alive = False  # the response is cut short: the client must see it
         finally:
             response.close()
 
     # -- WebSocket --------------------------------------------------------------------
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = self._describe(scope, AUDIT_KIND_WEBSOCKET_CONNECT, "WEBSOCKET")
+        peer = scope.get("client")
+        request = self._describe(scope["headers"], f"{peer[0]}:{peer[1]}" if peer else "",
+                                 AUDIT_KIND_WEBSOCKET_CONNECT, "WEBSOCKET")
+        request.path = scope.get("path", "")
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         message = await receive()
         if message["type"] != "websocket.connect":
@@ -310,7 +311,7 @@ class SidecarApp:
             await self._audit_refusal(request, refusal)
             await _ws_refuse(scope, send, refusal, request.request_id, accepted)
             return
-        except _Disconnected:
+        except Disconnected:
             return
         url = self._ws_upstream + path.encoded
         if scope.get("query_string"):
@@ -343,7 +344,7 @@ class SidecarApp:
             raise Refusal(401, "unauthorized", "no token within the time allowed",
                           AUDIT_OUTCOME_DENIED_UNAUTHENTICATED) from None
         if message["type"] == "websocket.disconnect":
-            raise _Disconnected
+            raise Disconnected
         try:
             body = json.loads(message.get("text") or message.get("bytes") or b"")
             token = body["access_token"] if isinstance(body, dict) else None
@@ -405,7 +406,7 @@ class SidecarApp:
                               AUDIT_OUTCOME_DENIED_UNAUTHENTICATED)
             await self._audit_refusal(action, refusal)
             await send({"type": "websocket.close", "code": 4401, "reason": "token expired"})
-            raise _Disconnected
+            raise Disconnected
         try:
             await self._audit(action, AUDIT_OUTCOME_ALLOWED)
         except AuditUnavailableError:
@@ -414,10 +415,6 @@ class SidecarApp:
                 "request_id": action.request_id})})
             return False
         return True
-
-
-class _Disconnected(Exception):
-    pass
 
 
 @functools.lru_cache(maxsize=4096)
@@ -472,32 +469,18 @@ def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
     return token.strip()
 
 
-async def _body(receive: Receive) -> AsyncIterator[bytes]:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected
-        chunk = message.get("body", b"")
-        if chunk:
-            yield chunk
-        if not message.get("more_body", False):
-            return
-
-
 def _error_body(error: str, detail: str, request_id: str) -> bytes:
     return json.dumps({"error": error, "detail": detail, "request_id": request_id}).encode()
 
 
-async def _send_json(send: Send, status: int, error: str, detail: str, request_id: str) -> None:
-    body = _error_body(error, detail, request_id)
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"x-request-id", request_id.encode())]
+async def _send_json(exchange: Exchange, status: int, error: str, detail: str,
+                     request_id: str) -> None:
+    headers = [(b"content-type", b"application/json"), (b"x-request-id", request_id.encode())]
     if status == 401:
         description = re.sub(r'["\\\r\n]', "'", detail)
         challenge = f'Bearer error="invalid_token", error_description="{description}"'
         headers.append((b"www-authenticate", challenge.encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await exchange.respond(status, headers, _error_body(error, detail, request_id))
 
 
 async def _ws_refuse(scope: Scope, send: Send, refusal: Refusal, request_id: str,

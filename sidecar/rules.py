@@ -29,6 +29,7 @@ path is the full method name, ``/package.Service/Method``; a rule with
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -56,17 +57,20 @@ class PathError(ValueError):
 class NormalizedPath:
     segments: tuple[str, ...]
 
-    @property
+    @functools.cached_property
     def text(self) -> str:
         """The decoded path, as rules and the audit see it."""
         return "/" + "/".join(self.segments)
 
-    @property
+    @functools.cached_property
     def encoded(self) -> str:
         """The canonical encoding forwarded to the service, so it sees what was checked."""
         return "/" + "/".join(quote(s, safe=_SEGMENT_SAFE) for s in self.segments)
 
 
+# Clients ask for the same few paths again and again: each is decoded once. A refused
+# path raises, and exceptions are not cached.
+@functools.lru_cache(maxsize=4096)
 def normalize_path(raw: bytes | str) -> NormalizedPath:
     """Decodes and normalizes a request path (without its query), refusing tricks.
 

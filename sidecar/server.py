@@ -1,15 +1,22 @@
-"""Running one sidecar: its settings, and the uvicorn server around the proxy."""
+"""Running one sidecar: its settings, the uvicorn server around the proxy, and its
+worker processes."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import multiprocessing
+import multiprocessing.connection
+import signal
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from sidecar.audit_kafka import AuditWriterConfig, KafkaAuditLog
+from sidecar.httpserver import protocol_factory
 from sidecar.proxy import ProxyConfig, SidecarApp
 from sidecar.rules import Rules
 from sidecar.tokens import Issuer, Policy, TokenVerifier
@@ -31,6 +38,8 @@ class SidecarSettings:
     spool_dir: Path = Path(".troupe/sidecar")
     policy: Policy = field(default_factory=Policy)
     kafka_timeout: float = 5.0
+    # Processes serving the port (SO_REUSEPORT); each writes its own audit chain.
+    workers: int = 1
 
     def resolved_instance_id(self) -> str:
         """Stable across restarts, so a restarted sidecar continues its own chain."""
@@ -51,19 +60,66 @@ def build(settings: SidecarSettings) -> tuple[SidecarApp, KafkaAuditLog, TokenVe
     return app, audit, verifier
 
 
+def uvicorn_config(app: SidecarApp, **options: Any) -> uvicorn.Config:
+    """uvicorn around the sidecar: HTTP through ``sidecar.httpserver``, WebSockets
+    through the ASGI app, and the client address always the TCP peer's."""
+    options = {"log_level": "warning", "server_header": False, "lifespan": "on",
+               "timeout_keep_alive": 30, **options}
+    # With its default, uvicorn would believe a client's X-Forwarded-For from 127.0.0.1.
+    return uvicorn.Config(app, http=protocol_factory(app), proxy_headers=False, **options)
+
+
+def listen_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                         socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:  # the kernel spreads new connections over the workers' sockets
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
 def run(settings: SidecarSettings) -> None:
+    """Runs the sidecar; with ``workers`` > 1, that many processes on one port."""
+    if settings.workers <= 1:
+        _serve(settings, None)
+        return
+    context = multiprocessing.get_context("spawn")  # no threads or Kafka clients forked
+    workers = [context.Process(target=_serve, args=(settings, n), name=f"sidecar-worker-{n}")
+               for n in range(settings.workers)]
+    for worker in workers:
+        worker.start()
+
+    def stop(_signum: int, _frame: object) -> None:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    # One worker gone means the sidecar is not what was configured: stop all, and let
+    # whatever supervises the sidecar restart it.
+    multiprocessing.connection.wait([worker.sentinel for worker in workers])
+    stop(signal.SIGTERM, None)
+    for worker in workers:
+        worker.join()
+
+
+def _serve(settings: SidecarSettings, worker: int | None) -> None:
+    if worker is not None:
+        # Each worker is its own audit chain (instance id + worker number), and must
+        # keep its number across restarts, like a single sidecar keeps its instance id.
+        settings = dataclasses.replace(
+            settings, instance_id=f"{settings.resolved_instance_id()}-w{worker}")
     app, audit, verifier = build(settings)
     verifier.start_refresher()
     audit.start()
     if not audit.wait_ready(settings.kafka_timeout * 3):
         log.warning("audit log not ready yet: changes get 503 until Kafka answers")
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning",
-        proxy_headers=False,  # the client address is the peer's, never X-Forwarded-For
-        server_header=False, lifespan="on", timeout_keep_alive=30,
-    )
+    sock = listen_socket(settings.host, settings.port, reuse_port=worker is not None)
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(uvicorn_config(app)).run(sockets=[sock])
     finally:
+        sock.close()
         verifier.stop_refresher()
         audit.stop()

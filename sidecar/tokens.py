@@ -100,8 +100,9 @@ class Policy:
     jwks_min_refresh_seconds: float = 10.0
     jwks_refresh_seconds: float = 300.0
     jwks_timeout_seconds: float = 3.0
-    # Tokens already verified, by their exact text: a repeat skips the signature check
-    # but not the time checks, and is refused once its key leaves the JWKS. 0: off.
+    # Tokens already verified, by their exact text: a repeat skips parsing and the
+    # signature check but not the time checks, and is verified afresh once the JWKS
+    # changed (refused if its key is gone). 0: off.
     token_cache_size: int = 10_000
 
 
@@ -258,7 +259,7 @@ class TokenVerifier:
             for issuer in issuers
         }
         self._clock = clock
-        self._cache: dict[str, tuple[Identity, str]] = {}
+        self._cache: dict[str, tuple[Identity, str, jwt.PyJWK]] = {}
         self._cache_lock = threading.Lock()
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
@@ -311,22 +312,31 @@ class TokenVerifier:
                 cache.refresh_if_due()
 
     def _verify_cached(self, token: str) -> Identity:
+        """Verifies a token once; a repeat of the exact same text is recognized by it and
+        skips parsing and the signature, but still gets its time checks, and only while
+        the very key object that verified it is still the JWKS's key for its kid (any
+        refresh of the JWKS replaces the key objects, so a rotated key cannot vouch for
+        a token it did not sign)."""
         cached = self._cache.get(token)
-        if cached is None:
-            identity, kid = self._verify(token)
-            if self.policy.token_cache_size > 0:
-                with self._cache_lock:
-                    while len(self._cache) >= self.policy.token_cache_size:
-                        del self._cache[next(iter(self._cache))]  # the oldest entry
-                    self._cache[token] = (identity, kid)
-            return identity
-        identity, kid = cached
-        if self._jwks[identity.issuer].key(kid) is None:
-            raise TokenError("unknown_key", "the token's signing key was withdrawn")
-        self._check_times(identity.claims)
+        if cached is not None:
+            identity, kid, key = cached
+            if self._jwks[identity.issuer].key(kid) is key:
+                try:
+                    self._check_times(identity.claims)
+                except TokenError:
+                    self._cache.pop(token, None)
+                    raise
+                return identity
+            self._cache.pop(token, None)  # the key set changed: verify again
+        identity, kid, key = self._verify(token)
+        if self.policy.token_cache_size > 0:
+            with self._cache_lock:
+                while len(self._cache) >= self.policy.token_cache_size:
+                    self._cache.pop(next(iter(self._cache)), None)  # the oldest entry
+                self._cache[token] = (identity, kid, key)
         return identity
 
-    def _verify(self, token: str) -> tuple[Identity, str]:
+    def _verify(self, token: str) -> tuple[Identity, str, jwt.PyJWK]:
         policy = self.policy
         if len(token) > policy.max_token_bytes:
             raise TokenError("too_large", f"token is longer than {policy.max_token_bytes} bytes")
@@ -385,7 +395,7 @@ class TokenVerifier:
             raise TokenError("claims", f"the token has no {error.claim!r} claim") from None
         except jwt.InvalidTokenError as error:
             raise TokenError("malformed", f"the token is not valid: {error}") from None
-        return self._identity(claims, issuer), kid
+        return self._identity(claims, issuer), kid, key
 
     def _check_times(self, claims: Mapping[str, Any]) -> None:
         now = self._clock()

@@ -1,8 +1,12 @@
 """A small HTTP/1.1 client for the one service behind a sidecar: keep-alive
 connections (TCP_NODELAY) to one host, bodies streamed both ways, responses parsed
-by httptools (llhttp, in C). The sidecar sits on every request, and on this 2-core
-machine httpx added ~15 ms per request and h11 most of the proxy's CPU time (see
-docs/sidecar.md, Benchmarks).
+by httptools (llhttp, in C).
+
+Each connection is an ``asyncio.Protocol`` that feeds the parser as data arrives;
+a request waits on a plain future with a timer for its timeout. The sidecar sits on
+every request, and on this 2-core machine httpx added ~15 ms per request, h11 took
+most of the proxy's CPU time, and StreamReader plus ``asyncio.wait_for`` (a task
+per read) a fifth of it (see docs/sidecar.md, Benchmarks).
 """
 
 from __future__ import annotations
@@ -11,28 +15,75 @@ import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator
+from typing import cast
 
 import httptools  # type: ignore[import-untyped]
 
 Headers = list[tuple[bytes, bytes]]
-_READ = 65536
+# Response bytes buffered for a slow client before the service is read no further.
+_HIGH_WATER = 256 * 1024
 
 
 class UpstreamError(Exception):
     """The service could not be reached or broke the exchange."""
 
 
-class _Response:
-    """httptools callbacks: collects the status, headers and body chunks."""
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; its parser callbacks collect the current response."""
 
-    def __init__(self) -> None:
+    def __init__(self, read_timeout: float) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.idle_since = 0.0
+        self.closed = False
+        self._read_timeout = read_timeout
+        self._waiter: asyncio.Future[None] | None = None
+        self._writable: asyncio.Future[None] | None = None
+        self._paused = False
+        self.error: UpstreamError | None = None
+        self.parser: httptools.HttpResponseParser | None = None
         self.headers: Headers = []
         self.chunks: list[bytes] = []
+        self.buffered = 0
         self.headers_done = False
         self.done = False
         self.keep_alive = False
-        self.parser: httptools.HttpResponseParser | None = None
 
+    # -- asyncio.Protocol ----------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        if self.parser is None:  # nothing was asked: the service is confused
+            self.close()
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as error:
+            self.error = UpstreamError(f"invalid response from the service: {error}")
+            self.close()
+        if self.buffered > _HIGH_WATER and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def connection_lost(self, _exc: Exception | None) -> None:
+        self.closed = True
+        self._wake()
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
+    # -- httptools callbacks ---------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
 
@@ -43,51 +94,96 @@ class _Response:
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
+        self.buffered += len(body)
 
     def on_message_complete(self) -> None:
         self.done = True
 
+    # -- the exchange's side -----------------------------------------------------------
+    def start(self) -> None:
+        """Resets the response state for a new request."""
+        self.parser = httptools.HttpResponseParser(self)
+        self.headers, self.chunks, self.buffered = [], [], 0
+        self.headers_done = self.done = self.keep_alive = False
 
-class _Connection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.idle_since = 0.0
+    def write(self, data: bytes) -> None:
+        if self.closed or self.transport is None:
+            raise UpstreamError("the service closed the connection")
+        self.transport.write(data)
+
+    async def drain(self) -> None:
+        if self._writable is not None:
+            await self._writable
+        if self.closed:
+            raise UpstreamError("the service closed the connection")
+
+    def take(self) -> list[bytes]:
+        chunks, self.chunks, self.buffered = self.chunks, [], 0
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+        return chunks
+
+    async def wait(self) -> None:
+        """Waits for more of the response (or the end of the connection)."""
+        if self.error is not None:
+            raise self.error
+        if self.closed:
+            return
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(self._read_timeout, self._time_out, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+        if self.error is not None:
+            raise self.error
+
+    def _time_out(self, waiter: asyncio.Future[None]) -> None:
+        if not waiter.done():
+            waiter.set_exception(UpstreamError("the service did not answer in time"))
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def reusable(self, now: float, idle_timeout: float) -> bool:
+        return not self.closed and now - self.idle_since < idle_timeout
 
     def close(self) -> None:
-        self.writer.close()
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
 
 
 class UpstreamResponse:
-    def __init__(self, pool: UpstreamPool, connection: _Connection,
-                 parser: httptools.HttpResponseParser, state: _Response, head: bool) -> None:
-        self.status: int = parser.get_status_code()
-        self.headers = state.headers
+    def __init__(self, pool: UpstreamPool, connection: _Connection, head: bool) -> None:
+        assert connection.parser is not None
+        self.status: int = connection.parser.get_status_code()
+        self.headers = connection.headers
         self._pool = pool
         self._connection: _Connection | None = connection
-        self._parser = parser
-        self._state = state
         self._head = head
 
     async def body(self) -> AsyncIterator[bytes]:
-        connection, state = self._connection, self._state
+        connection = self._connection
         assert connection is not None
         if self._head:  # no body follows, whatever the headers say; do not reuse
             return
         while True:
-            if state.chunks:
-                chunks, state.chunks = state.chunks, []
-                for chunk in chunks:
+            if connection.chunks:
+                for chunk in connection.take():
                     yield chunk
-            if state.done:
+            if connection.done:
                 break
-            data = await self._pool._read(connection)
-            if not data:  # a body delimited by the end of the connection
+            if connection.closed:  # a body delimited by the end of the connection
                 self.close()
                 return
-            _feed(self._parser, data)
+            await connection.wait()
         self._connection = None
-        if state.keep_alive:
+        if connection.keep_alive:
             self._pool._release(connection)
         else:
             connection.close()
@@ -97,13 +193,6 @@ class UpstreamResponse:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
-
-
-def _feed(parser: httptools.HttpResponseParser, data: bytes) -> None:
-    try:
-        parser.feed_data(data)
-    except httptools.HttpParserError as error:
-        raise UpstreamError(f"invalid response from the service: {error}") from None
 
 
 class UpstreamPool:
@@ -130,24 +219,21 @@ class UpstreamPool:
         for attempt in range(attempts):
             connection = await self._acquire(fresh=attempt > 0)
             try:
-                writer = connection.writer
-                writer.write(head)
+                connection.start()
+                connection.write(head)
                 if body is not None:
                     async for chunk in body:
-                        writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
-                        await writer.drain()
+                        connection.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked
+                                         else chunk)
+                        await connection.drain()
                     if chunked:
-                        writer.write(b"0\r\n\r\n")
-                await writer.drain()
-                state = _Response()
-                parser = state.parser = httptools.HttpResponseParser(state)
-                while not state.headers_done:
-                    data = await self._read(connection)
-                    if not data:
+                        connection.write(b"0\r\n\r\n")
+                while not connection.headers_done:
+                    await connection.wait()  # raises the parser's or the timer's error
+                    if connection.closed and not connection.headers_done:
                         raise UpstreamError("the service closed the connection")
-                    _feed(parser, data)
-                return UpstreamResponse(self, connection, parser, state, method == "HEAD")
-            except (OSError, UpstreamError, asyncio.IncompleteReadError) as error:
+                return UpstreamResponse(self, connection, method == "HEAD")
+            except (OSError, UpstreamError) as error:
                 connection.close()
                 if attempt + 1 >= attempts:
                     if isinstance(error, UpstreamError):
@@ -175,31 +261,23 @@ class UpstreamPool:
         now = time.monotonic()
         while self._idle and not fresh:
             connection = self._idle.pop()
-            if now - connection.idle_since < self._idle_timeout and not (
-                connection.reader.at_eof() or connection.writer.is_closing()
-            ):
+            if connection.reusable(now, self._idle_timeout):
                 return connection
             connection.close()
+        loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port, limit=_READ * 4),
+            _, connection = await asyncio.wait_for(
+                loop.create_connection(lambda: _Connection(self._read_timeout),
+                                       self.host, self.port),
                 self._connect_timeout,
             )
         except (OSError, TimeoutError) as error:
             raise UpstreamError(f"cannot connect: {error!r}") from error
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return _Connection(reader, writer)
-
-    async def _read(self, connection: _Connection) -> bytes:
-        try:
-            return await asyncio.wait_for(connection.reader.read(_READ), self._read_timeout)
-        except TimeoutError:
-            raise UpstreamError("the service did not answer in time") from None
+        return connection
 
     def _release(self, connection: _Connection) -> None:
-        if len(self._idle) < self._max_idle:
+        connection.parser = None
+        if len(self._idle) < self._max_idle and not connection.closed:
             connection.idle_since = time.monotonic()
             self._idle.append(connection)
         else:

@@ -1,12 +1,14 @@
 """Sidecar benchmark: a trivial service called directly, through nginx (Debian's
 package, plain reverse proxy) and through the sidecar, side by side in one run.
 
-    .venv/bin/python -m bench.sidecar.bench_sidecar [--seconds 10] [--rate 1000]
+    .venv/bin/python -m bench.sidecar.bench_sidecar [--seconds 10] [--rate 1000] [--workers N]
 
 The trivial service is an nginx server answering ``200 ok`` (so the proxies, not the
 service, are what is measured). Every request carries the same valid RS256 token
 from the development identity provider; the sidecar verifies it and checks the
-rules on each request (GET: not a change, so no audit record). For each target:
+rules on each request (GET: not a change, so no audit record). The sidecar runs
+twice: as one process ("sidecar", against nginx's one worker) and with ``--workers``
+processes on its port ("sidecar-<N>w", default: one per core). For each target:
 
 * maximum requests/s: ``wrk`` (Debian's package), 1 thread, 32 connections;
 * latency at a fixed rate (default 1,000 requests/s): an asyncio client over 16
@@ -54,11 +56,22 @@ def ensure_tools() -> None:
                        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
 
 
+# Fixed ports below the ephemeral range (32768-60999 on the development VM, where a
+# port the kernel handed out can be taken again by an outgoing connection).
+PORTS = range(23000, 24000)
+_next_port = iter(PORTS)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """The next port of PORTS that nothing listens on."""
+    for port in _next_port:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {PORTS}")
 
 
 def nginx_conf(workdir: Path, name: str, server: str) -> Path:
@@ -169,11 +182,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
+                        help="worker processes of the second sidecar")
     args = parser.parse_args()
     ensure_tools()
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     workdir = Path(tempfile.mkdtemp(prefix="sidecar-bench-"))
-    service, proxy, side, idp = free_port(), free_port(), free_port(), free_port()
+    service, proxy, side, side_n, idp = (free_port() for _ in range(5))
     service_conf = nginx_conf(workdir, "service", f"""server {{
     listen 127.0.0.1:{service} reuseport backlog=4096;
     keepalive_requests 1000000;
@@ -209,19 +224,24 @@ def main() -> int:
         wait_http(f"{issuer}/jwks.json")
         token = httpx.post(f"{issuer}/token",
                            data={"username": "olga", "password": "demo"}).json()["access_token"]
-        started.append(subprocess.Popen(
-            [*troupe, "sidecar", "run", "--service", "bench", "--rules", str(rules),
-             "--upstream", f"http://127.0.0.1:{service}", "--listen", f"127.0.0.1:{side}",
-             "--issuer", issuer, "--jwks-url", f"{issuer}/jwks.json", "--audience", "troupe",
-             "--instance-id", "bench-0", "--spool-dir", str(workdir / "spool")],
-            cwd=ROOT, env=env, stdout=quiet, stderr=quiet))
-        targets = {"direct": service, "nginx": proxy, "sidecar": side}
+        sidecars = {"sidecar": (side, 1), f"sidecar-{args.workers}w": (side_n, args.workers)}
+        for name, (port, workers) in sidecars.items():
+            started.append(subprocess.Popen(
+                [*troupe, "sidecar", "run", "--service", "bench", "--rules", str(rules),
+                 "--upstream", f"http://127.0.0.1:{service}", "--listen", f"127.0.0.1:{port}",
+                 "--issuer", issuer, "--jwks-url", f"{issuer}/jwks.json", "--audience", "troupe",
+                 "--instance-id", f"bench-{name}", "--spool-dir", str(workdir / "spool"),
+                 "--workers", str(workers)],
+                cwd=ROOT, env=env, stdout=quiet, stderr=quiet))
+        targets = {"direct": service, "nginx": proxy,
+                   **{name: port for name, (port, _) in sidecars.items()}}
         for port in targets.values():
             wait_http(f"http://127.0.0.1:{port}/health")
-        check = httpx.get(f"http://127.0.0.1:{side}/tickets/1",
-                          headers={"Authorization": f"Bearer {token}"})
-        refused = httpx.get(f"http://127.0.0.1:{side}/tickets/1")
-        assert (check.status_code, refused.status_code) == (200, 401), "sidecar misconfigured"
+        for port, _ in sidecars.values():
+            check = httpx.get(f"http://127.0.0.1:{port}/tickets/1",
+                              headers={"Authorization": f"Bearer {token}"})
+            refused = httpx.get(f"http://127.0.0.1:{port}/tickets/1")
+            assert (check.status_code, refused.status_code) == (200, 401), "sidecar misconfigured"
         results: dict[str, dict[str, float]] = {}
         for name, port in targets.items():
             url = f"http://127.0.0.1:{port}/tickets/1"
@@ -234,16 +254,19 @@ def main() -> int:
                 "p99_ms": round(percentile(latencies, 99), 3),
             }
             print(f"{name:8} {results[name]}", flush=True)
-    for name in ("nginx", "sidecar"):
+    for name in targets.keys() - {"direct"}:
         results[name]["added_p50_ms"] = round(results[name]["p50_ms"]
                                               - results["direct"]["p50_ms"], 3)
         results[name]["added_p99_ms"] = round(results[name]["p99_ms"]
                                               - results["direct"]["p99_ms"], 3)
-    ratio = results["sidecar"]["max_rps"] / results["nginx"]["max_rps"]
+    # nginx runs one worker process: "sidecar" (one process) is the like-for-like ratio.
+    ratios = {name: round(results[name]["max_rps"] / results["nginx"]["max_rps"], 3)
+              for name in sidecars}
     machine = f"{platform.node()}: {os.cpu_count()} cores, {platform.processor() or 'x86_64'}, " \
               f"Python {platform.python_version()}"
     report = {"machine": machine, "rate": args.rate, "seconds": args.seconds,
-              "results": results, "sidecar_vs_nginx_throughput": round(ratio, 3),
+              "nginx_worker_processes": 1, "sidecar_workers": args.workers,
+              "results": results, "sidecar_vs_nginx_throughput": ratios,
               "load_average": os.getloadavg()}
     print(json.dumps(report, indent=2))
     out = ROOT / "bench" / "results"

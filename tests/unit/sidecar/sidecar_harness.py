@@ -18,6 +18,8 @@ import uvicorn
 
 from contracts.audit.v1.audit_pb2 import AuditEntry, AuditRecord
 from sidecar.audit import AuditUnavailableError, Chain, entry_of
+from sidecar.proxy import SidecarApp
+from sidecar.server import uvicorn_config
 
 Scope = MutableMapping[str, Any]
 
@@ -31,8 +33,11 @@ def serve(app: Any, **config: Any) -> Iterator[int]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port: int = sock.getsockname()[1]
-    config.setdefault("proxy_headers", False)  # never trust a client's X-Forwarded-For
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **config))
+    if isinstance(app, SidecarApp):  # served as in production
+        server = uvicorn.Server(uvicorn_config(app, **config))
+    else:
+        config.setdefault("proxy_headers", False)  # never trust a client's X-Forwarded-For
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **config))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

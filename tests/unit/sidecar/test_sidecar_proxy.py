@@ -319,3 +319,21 @@ def test_websocket_refusals(stack: Stack) -> None:
     assert stack.echo.ws_messages == []
     outcomes = [e.outcome for e in stack.audit.entries()]
     assert outcomes == [AUDIT_OUTCOME_DENIED_UNAUTHENTICATED, AUDIT_OUTCOME_DENIED_FORBIDDEN]
+
+
+@pytest.mark.usefixtures("client")
+def test_keep_alive_pipelining_and_oversized_heads(stack: Stack) -> None:
+    host, port = stack.url.removeprefix("http://").split(":")
+    token = stack.token()
+    one = f"GET /tickets/P-{{n}} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        # Three requests in one write: answered in order on the same connection.
+        sock.sendall("".join(one.format(n=n) for n in range(3)).encode())
+        data = b""
+        while data.count(b"\r\n0\r\n\r\n") < 3:  # the echo's answers are chunked
+            data += sock.recv(65536)
+        assert data.count(b"HTTP/1.1 200 OK\r\n") == 3
+        assert [s.path for s in stack.echo.seen] == ["/tickets/P-0", "/tickets/P-1", "/tickets/P-2"]
+    status, body = raw_get(stack.url, "/tickets", {"X-Big": "a" * 70_000})
+    assert status == 400
+    assert b"invalid HTTP request" in body

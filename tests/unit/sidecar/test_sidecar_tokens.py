@@ -372,3 +372,15 @@ def test_the_token_cache_is_bounded(idp: FakeIdp) -> None:
         verifier.verify(token)
     assert len(verifier._cache) == 3
     assert set(verifier._cache) == set(tokens[-3:])
+
+
+def test_a_cached_token_is_verified_again_when_its_kid_gets_another_key(idp: FakeIdp) -> None:
+    verifier = make_verifier(idp, jwks_min_refresh_seconds=0)
+    token = mint(RSA, claims())
+    verifier.verify(token)
+    idp.keys = [SigningKey.generate("RS256", "rsa-1")]  # same kid, other key material
+    verifier.jwks(ISSUER).refresh()
+    with pytest.raises(TokenError) as caught:
+        verifier.verify(token)
+    assert caught.value.reason == "signature"
+    assert token not in verifier._cache
