@@ -305,7 +305,7 @@ class Demo:
         consumer.subscribe([events_topic("interaction")])
         try:
             while not self.stopping.is_set():
-                for message in consumer.consume(500, 0.2):
+                for message in clients.poll_batch(consumer, 500, 0.2):
                     if message.error() is None:
                         self.on_event(envelope_pb2.Envelope.FromString(message.value() or b""))
         finally:

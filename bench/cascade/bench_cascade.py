@@ -87,7 +87,7 @@ class Desks:
             on_assign=lambda *_: self.ready.set(),
         )
         while not self.stopping.is_set():
-            for message in consumer.consume(1000, 0.05):
+            for message in clients.poll_batch(consumer, 1000, 0.05):
                 if message.error() is not None:
                     continue
                 event = envelope_pb2.Envelope.FromString(message.value() or b"")

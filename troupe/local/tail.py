@@ -78,7 +78,7 @@ def tail(
     printer = CascadePrinter()
     try:
         while not stop():
-            for message in consumer.consume(500, 0.2):
+            for message in clients.poll_batch(consumer, 500, 0.2):
                 if message.error() is not None:
                     continue
                 try:
