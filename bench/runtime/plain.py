@@ -34,7 +34,7 @@ def clients(bootstrap: str, group: str, transactional_id: str) -> tuple[Consumer
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "auto.offset.reset": "earliest",
-            "fetch.wait.max.ms": 10,
+            "fetch.wait.max.ms": 500,
             "queued.min.messages": 20_000,
             "partition.assignment.strategy": "cooperative-sticky",
         }
