@@ -32,8 +32,10 @@ class CustomerNotKnownYet(LookupError):
     """The customer's profile has not reached this service yet: retried."""
 
 
-def notification_id(ticket_id: str, reason: str) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"troupe:notification:{ticket_id}:{reason}"))
+def notification_id(ticket_id: str, reason: str, ticket_version: int) -> str:
+    """One notification per ticket event: the same event delivered twice asks once,
+    and a ticket resolved again after a reopening is announced again."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"troupe:notification:{ticket_id}:{reason}:{ticket_version}"))
 
 
 def channel_and_address(profile: customer.Customer) -> tuple[int, str]:
@@ -135,7 +137,7 @@ def _pending(current: pb.Notification | None, notification_id: str) -> pb.Notifi
 )
 def on_ticket(changed: ticket.Ticket, context: EventContext) -> Command:
     reason = REASONS[context.event_type]
-    notification_key = notification_id(changed.ticket_id, reason)
+    notification_key = notification_id(changed.ticket_id, reason, context.entity_version)
     return Command(
         notification_key,
         pb.NotifyCustomerRequest(

@@ -321,7 +321,7 @@ def test_a_delivery_that_keeps_failing_is_in_the_dlq_not_lost(
         # then the notification fails after its retries, and its delivery is in the DLQ
         failed = cascade.wait_for(
             "notification",
-            notification_id(ticket_id, "opened"),
+            notification_id(ticket_id, "opened", 1),
             lambda n: n.status == notification_pb.STATUS_FAILED,
         )
         assert failed.attempts == 3

@@ -42,12 +42,22 @@ def request(reason: str = "resolved") -> pb.NotifyCustomerRequest:
 
 def test_a_resolved_ticket_asks_for_one_notification_per_ticket_event() -> None:
     resolved = ticket.Ticket(ticket_id="t-1", customer_id="anna", subject="Late", resolution="Done")
-    first = rules.on_ticket(resolved, event_context("TicketResolved"))
-    again = rules.on_ticket(resolved, event_context("TicketResolved"))
+    first = rules.on_ticket(resolved, event_context("TicketResolved", version=3))
+    again = rules.on_ticket(resolved, event_context("TicketResolved", version=3))
     assert first.entity_id == again.entity_id
     assert isinstance(first.payload, pb.NotifyCustomerRequest)
     assert first.payload.reason == "resolved"
     assert first.payload.resolution == "Done"
+
+
+def test_a_ticket_resolved_again_after_reopening_is_announced_again() -> None:
+    # given a ticket resolved at version 3, reopened, and resolved again at version 5
+    resolved = ticket.Ticket(ticket_id="t-1", customer_id="anna", subject="Late", resolution="Done")
+    first = rules.on_ticket(resolved, event_context("TicketResolved", version=3))
+    # when the second resolution arrives
+    second = rules.on_ticket(resolved, event_context("TicketResolved", version=5))
+    # then it asks for a notification of its own
+    assert second.entity_id != first.entity_id
 
 
 @pytest.mark.parametrize(

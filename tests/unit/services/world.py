@@ -66,8 +66,9 @@ def command_context(world: World | None = None, version: int = 0) -> CommandCont
     return CommandContext(cause(), "Test", version, (world or World()).views)
 
 
-def event_context(event_type: str, world: World | None = None) -> EventContext:
-    return EventContext(cause(), event_type, "test", 1, (world or World()).views)
+def event_context(event_type: str, world: World | None = None, version: int = 1) -> EventContext:
+    """The context of an event of type ``event_type`` at entity version ``version``."""
+    return EventContext(cause(), event_type, "test", version, (world or World()).views)
 
 
 def tick_context(
