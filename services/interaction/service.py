@@ -112,6 +112,8 @@ def assign(
         return UNCHANGED  # the caller hung up; routing releases the operator
     if current.state not in WAITING and current.operator_id == request.operator_id:
         return UNCHANGED  # already theirs
+    if current.state == pb.STATE_ACTIVE:
+        return UNCHANGED  # answered by the operator it was offered to before; routing releases this one
     _require(current, WAITING, "assign")
     current.state = pb.STATE_ASSIGNED
     current.operator_id = request.operator_id

@@ -208,6 +208,7 @@ def on_offered(assignment: routing.Assignment, _context: EventContext) -> Comman
     "routing.events",
     "OfferExpired",
     "RoutingCancelled",
+    "RoutingCompleted",
     state=routing.Assignment,
     sends=(pb.ReleaseOperatorRequest,),
 )

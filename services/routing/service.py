@@ -213,6 +213,7 @@ def _offer_or_wait(call: pb.Assignment, context: CommandContext, now: datetime) 
 def _offer(call: pb.Assignment, operator_id: str, now: datetime) -> Emit:
     call.state = pb.STATE_OFFERED
     call.operator_id = operator_id
+    call.released_operator_id = ""
     call.offered_at.CopyFrom(_stamp(now))
     call.offers += 1
     return Emit("OperatorOffered", call)
@@ -290,11 +291,18 @@ def expire_offer(
 def mark_answered(
     current: pb.Assignment | None, request: pb.MarkAnsweredRequest, _context: CommandContext
 ) -> pb.Assignment | Unchanged:
+    """The call was answered: routing is over, whatever it was doing. The answer
+    may have crossed an expiring offer, so the call may be waiting again or
+    offered to someone else; that other operator is released."""
     current = _existing(current, request.interaction_id)
     if current.state == pb.STATE_ANSWERED:
         return UNCHANGED
-    if current.state != pb.STATE_OFFERED:
-        raise Rejected(f"interaction {current.interaction_id} was not offered to anyone")
+    if current.state not in (pb.STATE_OFFERED, pb.STATE_WAITING):
+        raise Rejected(f"interaction {current.interaction_id} is not being routed")
+    answered_by = request.operator_id or current.operator_id
+    offered_to = current.operator_id if current.state == pb.STATE_OFFERED else ""
+    current.released_operator_id = offered_to if offered_to and offered_to != answered_by else ""
+    current.operator_id = answered_by
     current.state = pb.STATE_ANSWERED
     return current
 
@@ -338,7 +346,8 @@ def on_interaction(call: interaction.Interaction, context: EventContext) -> Comm
         )
     if context.event_type == "InteractionAnswered":
         return Command(
-            call.interaction_id, pb.MarkAnsweredRequest(interaction_id=call.interaction_id)
+            call.interaction_id,
+            pb.MarkAnsweredRequest(interaction_id=call.interaction_id, operator_id=call.operator_id),
         )
     return Command(call.interaction_id, pb.CancelRoutingRequest(interaction_id=call.interaction_id))
 

@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"contracts/routing/v1/routing.proto\x12\x14\x63ontracts.routing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x02\n\nAssignment\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\r\n\x05skill\x18\x03 \x01(\t\x12-\n\tqueued_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x05state\x18\x05 \x01(\x0e\x32\x1b.contracts.routing.v1.State\x12\x13\n\x0boperator_id\x18\x06 \x01(\t\x12.\n\noffered_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bpassed_over\x18\x08 \x03(\t\x12\x1c\n\x14released_operator_id\x18\t \x01(\t\x12\x0e\n\x06offers\x18\n \x01(\r\x12\x19\n\x11\x61nnounced_waiting\x18\x0b \x01(\x08\"}\n\x17RouteInteractionRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\r\n\x05skill\x18\x03 \x01(\t\x12-\n\tqueued_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\x14OfferOperatorRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\"C\n\x14RecordRefusalRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\"A\n\x12\x45xpireOfferRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\"-\n\x13MarkAnsweredRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\".\n\x14\x43\x61ncelRoutingRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\"C\n\x14GetAssignmentRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x13\n\x0bmin_version\x18\x02 \x01(\x04\"^\n\x15GetAssignmentResponse\x12\x34\n\nassignment\x18\x01 \x01(\x0b\x32 .contracts.routing.v1.Assignment\x12\x0f\n\x07version\x18\x02 \x01(\x04\"\"\n\x12ListWaitingRequest\x12\x0c\n\x04site\x18\x01 \x01(\t\"L\n\x13ListWaitingResponse\x12\x35\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32 .contracts.routing.v1.Assignment*m\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_WAITING\x10\x01\x12\x11\n\rSTATE_OFFERED\x10\x02\x12\x12\n\x0eSTATE_ANSWERED\x10\x03\x12\x13\n\x0fSTATE_CANCELLED\x10\x04\x32\xde\x01\n\x0eRoutingService\x12h\n\rGetAssignment\x12*.contracts.routing.v1.GetAssignmentRequest\x1a+.contracts.routing.v1.GetAssignmentResponse\x12\x62\n\x0bListWaiting\x12(.contracts.routing.v1.ListWaitingRequest\x1a).contracts.routing.v1.ListWaitingResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"contracts/routing/v1/routing.proto\x12\x14\x63ontracts.routing.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x02\n\nAssignment\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\r\n\x05skill\x18\x03 \x01(\t\x12-\n\tqueued_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x05state\x18\x05 \x01(\x0e\x32\x1b.contracts.routing.v1.State\x12\x13\n\x0boperator_id\x18\x06 \x01(\t\x12.\n\noffered_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bpassed_over\x18\x08 \x03(\t\x12\x1c\n\x14released_operator_id\x18\t \x01(\t\x12\x0e\n\x06offers\x18\n \x01(\r\x12\x19\n\x11\x61nnounced_waiting\x18\x0b \x01(\x08\"}\n\x17RouteInteractionRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\r\n\x05skill\x18\x03 \x01(\t\x12-\n\tqueued_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"C\n\x14OfferOperatorRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\"C\n\x14RecordRefusalRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\"A\n\x12\x45xpireOfferRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\"B\n\x13MarkAnsweredRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x13\n\x0boperator_id\x18\x02 \x01(\t\".\n\x14\x43\x61ncelRoutingRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\"C\n\x14GetAssignmentRequest\x12\x16\n\x0einteraction_id\x18\x01 \x01(\t\x12\x13\n\x0bmin_version\x18\x02 \x01(\x04\"^\n\x15GetAssignmentResponse\x12\x34\n\nassignment\x18\x01 \x01(\x0b\x32 .contracts.routing.v1.Assignment\x12\x0f\n\x07version\x18\x02 \x01(\x04\"\"\n\x12ListWaitingRequest\x12\x0c\n\x04site\x18\x01 \x01(\t\"L\n\x13ListWaitingResponse\x12\x35\n\x0b\x61ssignments\x18\x01 \x03(\x0b\x32 .contracts.routing.v1.Assignment*m\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n\rSTATE_WAITING\x10\x01\x12\x11\n\rSTATE_OFFERED\x10\x02\x12\x12\n\x0eSTATE_ANSWERED\x10\x03\x12\x13\n\x0fSTATE_CANCELLED\x10\x04\x32\xde\x01\n\x0eRoutingService\x12h\n\rGetAssignment\x12*.contracts.routing.v1.GetAssignmentRequest\x1a+.contracts.routing.v1.GetAssignmentResponse\x12\x62\n\x0bListWaiting\x12(.contracts.routing.v1.ListWaitingRequest\x1a).contracts.routing.v1.ListWaitingResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'contracts.routing.v1.routing_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STATE']._serialized_start=1121
-  _globals['_STATE']._serialized_end=1230
+  _globals['_STATE']._serialized_start=1142
+  _globals['_STATE']._serialized_end=1251
   _globals['_ASSIGNMENT']._serialized_start=94
   _globals['_ASSIGNMENT']._serialized_end=413
   _globals['_ROUTEINTERACTIONREQUEST']._serialized_start=415
@@ -45,17 +45,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXPIREOFFERREQUEST']._serialized_start=680
   _globals['_EXPIREOFFERREQUEST']._serialized_end=745
   _globals['_MARKANSWEREDREQUEST']._serialized_start=747
-  _globals['_MARKANSWEREDREQUEST']._serialized_end=792
-  _globals['_CANCELROUTINGREQUEST']._serialized_start=794
-  _globals['_CANCELROUTINGREQUEST']._serialized_end=840
-  _globals['_GETASSIGNMENTREQUEST']._serialized_start=842
-  _globals['_GETASSIGNMENTREQUEST']._serialized_end=909
-  _globals['_GETASSIGNMENTRESPONSE']._serialized_start=911
-  _globals['_GETASSIGNMENTRESPONSE']._serialized_end=1005
-  _globals['_LISTWAITINGREQUEST']._serialized_start=1007
-  _globals['_LISTWAITINGREQUEST']._serialized_end=1041
-  _globals['_LISTWAITINGRESPONSE']._serialized_start=1043
-  _globals['_LISTWAITINGRESPONSE']._serialized_end=1119
-  _globals['_ROUTINGSERVICE']._serialized_start=1233
-  _globals['_ROUTINGSERVICE']._serialized_end=1455
+  _globals['_MARKANSWEREDREQUEST']._serialized_end=813
+  _globals['_CANCELROUTINGREQUEST']._serialized_start=815
+  _globals['_CANCELROUTINGREQUEST']._serialized_end=861
+  _globals['_GETASSIGNMENTREQUEST']._serialized_start=863
+  _globals['_GETASSIGNMENTREQUEST']._serialized_end=930
+  _globals['_GETASSIGNMENTRESPONSE']._serialized_start=932
+  _globals['_GETASSIGNMENTRESPONSE']._serialized_end=1026
+  _globals['_LISTWAITINGREQUEST']._serialized_start=1028
+  _globals['_LISTWAITINGREQUEST']._serialized_end=1062
+  _globals['_LISTWAITINGRESPONSE']._serialized_start=1064
+  _globals['_LISTWAITINGRESPONSE']._serialized_end=1140
+  _globals['_ROUTINGSERVICE']._serialized_start=1254
+  _globals['_ROUTINGSERVICE']._serialized_end=1476
 # @@protoc_insertion_point(module_scope)

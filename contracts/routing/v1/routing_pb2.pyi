@@ -86,10 +86,12 @@ class ExpireOfferRequest(_message.Message):
     def __init__(self, interaction_id: _Optional[str] = ..., operator_id: _Optional[str] = ...) -> None: ...
 
 class MarkAnsweredRequest(_message.Message):
-    __slots__ = ("interaction_id",)
+    __slots__ = ("interaction_id", "operator_id")
     INTERACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_ID_FIELD_NUMBER: _ClassVar[int]
     interaction_id: str
-    def __init__(self, interaction_id: _Optional[str] = ...) -> None: ...
+    operator_id: str
+    def __init__(self, interaction_id: _Optional[str] = ..., operator_id: _Optional[str] = ...) -> None: ...
 
 class CancelRoutingRequest(_message.Message):
     __slots__ = ("interaction_id",)

@@ -107,6 +107,18 @@ def test_a_call_assigned_to_one_operator_is_not_assigned_to_another() -> None:
         )
 
 
+def test_an_assignment_crossing_the_answer_of_another_operator_changes_nothing() -> None:
+    # given ivan answered the call after his offer expired and it was offered to olga
+    active = call(pb.STATE_ACTIVE)
+    active.operator_id = "ivan"
+    # when olga's assignment arrives
+    decision = rules.assign(
+        active, pb.AssignOperatorRequest(interaction_id="call-1", operator_id="olga"), command_context()
+    )
+    # then ivan keeps the call (routing releases olga)
+    assert decision is UNCHANGED
+
+
 def test_queueing_a_call_already_assigned_changes_nothing() -> None:
     # routing's CallWaiting and the operator's reservation arrive from two topics
     decision = rules.queue(

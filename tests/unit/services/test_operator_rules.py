@@ -179,6 +179,24 @@ def test_a_cancelled_offer_makes_the_operator_available() -> None:
     assert released.presence == pb.PRESENCE_AVAILABLE
 
 
+def test_a_call_answered_by_someone_else_makes_the_operator_it_was_offered_available() -> None:
+    # given routing completed a call answered by ivan while it was offered to olga
+    completed = routing.Assignment(interaction_id="call-1", operator_id="ivan", released_operator_id="olga")
+    command = rules.on_offer_withdrawn(completed, event_context("RoutingCompleted"))
+    assert command is not None
+    assert isinstance(command.payload, pb.ReleaseOperatorRequest)
+    # when olga is released
+    released = rules.release(olga(pb.PRESENCE_BUSY, on="call-1"), command.payload, command_context())
+    # then she is available again, not on a break
+    assert isinstance(released, pb.Operator)
+    assert released.presence == pb.PRESENCE_AVAILABLE
+
+
+def test_a_call_answered_by_the_operator_offered_releases_nobody() -> None:
+    completed = routing.Assignment(interaction_id="call-1", operator_id="olga")
+    assert rules.on_offer_withdrawn(completed, event_context("RoutingCompleted")) is None
+
+
 def test_releasing_an_operator_from_a_call_they_are_no_longer_on_changes_nothing() -> None:
     decision = rules.release(
         olga(pb.PRESENCE_BUSY, on="call-2"),

@@ -17,6 +17,8 @@ from .world import World, command_context, event_context, sent, tick_context
 
 OPERATORS = "operator.events"
 ROUTING = "routing.events"
+
+
 def at(seconds_ago: float) -> Timestamp:
     """A moment relative to the wall clock the rules read (not to import time:
     the suite may run this module minutes after importing it)."""
@@ -53,9 +55,7 @@ def world(*people: operator.Operator, calls: tuple[pb.Assignment, ...] = ()) -> 
 def route(w: World, site: str = "msk", waited: float = 0, skill: str = "orders") -> Emit:
     decision: Emit = rules.route(
         None,
-        pb.RouteInteractionRequest(
-            interaction_id="call-1", site=site, skill=skill, queued_at=at(waited)
-        ),
+        pb.RouteInteractionRequest(interaction_id="call-1", site=site, skill=skill, queued_at=at(waited)),
         command_context(w),
     )
     return decision
@@ -161,15 +161,9 @@ def test_a_refusal_of_an_offer_already_withdrawn_changes_nothing() -> None:
 
 def test_an_operator_who_becomes_available_gets_the_longest_waiting_call() -> None:
     # given two waiting calls at msk and an older one at spb not yet widened
-    newer = pb.Assignment(
-        interaction_id="new", site="msk", skill="orders", queued_at=at(5), state=pb.STATE_WAITING
-    )
-    older = pb.Assignment(
-        interaction_id="old", site="msk", skill="orders", queued_at=at(30), state=pb.STATE_WAITING
-    )
-    spb = pb.Assignment(
-        interaction_id="spb", site="spb", skill="orders", queued_at=at(40), state=pb.STATE_WAITING
-    )
+    newer = pb.Assignment(interaction_id="new", site="msk", skill="orders", queued_at=at(5), state=pb.STATE_WAITING)
+    older = pb.Assignment(interaction_id="old", site="msk", skill="orders", queued_at=at(30), state=pb.STATE_WAITING)
+    spb = pb.Assignment(interaction_id="spb", site="spb", skill="orders", queued_at=at(40), state=pb.STATE_WAITING)
     w = world(calls=(newer, older, spb))
     # when olga at msk becomes available
     command = rules.on_operator_available(person("olga"), event_context("WrapUpEnded", w))
@@ -180,9 +174,7 @@ def test_an_operator_who_becomes_available_gets_the_longest_waiting_call() -> No
 
 def test_an_operator_with_an_empty_queue_at_their_site_takes_a_call_that_waited_long_elsewhere() -> None:
     # given nothing waits at msk; at spb one call waited past the widening, one not
-    fresh = pb.Assignment(
-        interaction_id="fresh", site="spb", skill="orders", queued_at=at(5), state=pb.STATE_WAITING
-    )
+    fresh = pb.Assignment(interaction_id="fresh", site="spb", skill="orders", queued_at=at(5), state=pb.STATE_WAITING)
     widened = pb.Assignment(
         interaction_id="widened", site="spb", skill="orders", queued_at=at(61), state=pb.STATE_WAITING
     )
@@ -219,6 +211,62 @@ def test_an_expiry_of_an_offer_already_answered_changes_nothing() -> None:
     assert decision is UNCHANGED
 
 
+def answer(current: pb.Assignment, by: str) -> pb.Assignment:
+    decision = rules.mark_answered(
+        current, pb.MarkAnsweredRequest(interaction_id=current.interaction_id, operator_id=by), command_context()
+    )
+    assert isinstance(decision, pb.Assignment)
+    return decision
+
+
+def test_a_call_answered_by_the_operator_offered_completes_routing_and_releases_nobody() -> None:
+    offered = pb.Assignment(interaction_id="call-1", state=pb.STATE_OFFERED, operator_id="ivan")
+    done = answer(offered, by="ivan")
+    assert (done.state, done.operator_id, done.released_operator_id) == (pb.STATE_ANSWERED, "ivan", "")
+
+
+def test_an_answer_that_crossed_an_expired_offer_still_completes_routing() -> None:
+    # given ivan's offer expired and the call waits again, but ivan answered meanwhile
+    waiting = pb.Assignment(interaction_id="call-1", state=pb.STATE_WAITING, released_operator_id="ivan")
+    # when his answer arrives
+    done = answer(waiting, by="ivan")
+    # then routing is over, with ivan on the call and nobody else to release
+    assert (done.state, done.operator_id, done.released_operator_id) == (pb.STATE_ANSWERED, "ivan", "")
+
+
+def test_an_answer_that_crossed_a_new_offer_releases_the_new_operator() -> None:
+    # given the call was offered to olga after ivan's offer expired, and ivan answered
+    reoffered = pb.Assignment(interaction_id="call-1", state=pb.STATE_OFFERED, operator_id="olga")
+    done = answer(reoffered, by="ivan")
+    # then olga is released and ivan has the call
+    assert (done.state, done.operator_id, done.released_operator_id) == (pb.STATE_ANSWERED, "ivan", "olga")
+
+
+def test_an_answer_delivered_twice_changes_nothing_the_second_time() -> None:
+    answered = pb.Assignment(interaction_id="call-1", state=pb.STATE_ANSWERED, operator_id="ivan")
+    request = pb.MarkAnsweredRequest(interaction_id="call-1", operator_id="ivan")
+    assert rules.mark_answered(answered, request, command_context()) is UNCHANGED
+
+
+def test_a_new_offer_forgets_the_operator_released_before() -> None:
+    waiting = pb.Assignment(
+        interaction_id="call-1",
+        state=pb.STATE_WAITING,
+        site="msk",
+        skill="orders",
+        queued_at=at(1),
+        released_operator_id="ivan",
+    )
+    decision = rules.offer_operator(
+        waiting,
+        pb.OfferOperatorRequest(interaction_id="call-1", operator_id="olga"),
+        command_context(world(person("olga"))),
+    )
+    assert isinstance(decision, Emit)
+    assert isinstance(decision.state, pb.Assignment)
+    assert decision.state.released_operator_id == ""
+
+
 def test_a_call_is_not_routed_twice() -> None:
     routed = pb.Assignment(interaction_id="call-1", state=pb.STATE_WAITING)
     with pytest.raises(Rejected, match="already being routed"):
@@ -243,15 +291,11 @@ def test_the_sweep_expires_offers_not_accepted_in_time() -> None:
     commands = sent(
         rules.sweep(tick_context(world(), [Versioned(stale, 2), Versioned(fresh, 2)], datetime.now(UTC), ROUTING))
     )
-    assert [c.payload for c in commands] == [
-        pb.ExpireOfferRequest(interaction_id="stale", operator_id="olga")
-    ]
+    assert [c.payload for c in commands] == [pb.ExpireOfferRequest(interaction_id="stale", operator_id="olga")]
 
 
 def test_an_expired_offer_waits_again_and_is_not_offered_to_the_same_operator() -> None:
-    offered = pb.Assignment(
-        interaction_id="call-1", state=pb.STATE_OFFERED, operator_id="olga", offered_at=at(21)
-    )
+    offered = pb.Assignment(interaction_id="call-1", state=pb.STATE_OFFERED, operator_id="olga", offered_at=at(21))
     expired = rules.expire_offer(
         offered,
         pb.ExpireOfferRequest(interaction_id="call-1", operator_id="olga"),
@@ -286,8 +330,6 @@ def test_the_sweep_matches_waiting_calls_with_idle_operators_one_each() -> None:
 
 def test_an_abandoned_call_releases_the_operator_it_was_offered_to() -> None:
     offered = pb.Assignment(interaction_id="call-1", state=pb.STATE_OFFERED, operator_id="olga")
-    cancelled = rules.cancel(
-        offered, pb.CancelRoutingRequest(interaction_id="call-1"), command_context()
-    )
+    cancelled = rules.cancel(offered, pb.CancelRoutingRequest(interaction_id="call-1"), command_context())
     assert cancelled.state == pb.STATE_CANCELLED
     assert cancelled.released_operator_id == "olga"
