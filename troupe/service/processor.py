@@ -193,6 +193,11 @@ class Processor:
     def stop(self) -> None:
         self.stop_requested.set()
 
+    @property
+    def owned_partitions(self) -> frozenset[int]:
+        """The commands partitions this instance owns and has restored: it changes their entities."""
+        return frozenset(self._owned_command_partitions)
+
     # -- polling -----------------------------------------------------------
 
     def _poll(self) -> list[Message]:

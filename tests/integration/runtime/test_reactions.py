@@ -25,7 +25,7 @@ from troupe.service.processor import RetryPolicy
 from troupe.service.runtime import Runtime, RuntimeOptions
 from troupe.settings import KafkaSettings
 
-from .helpers import read_events, unique_ids
+from .helpers import read_events, unique_ids, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -120,6 +120,12 @@ def test_a_reaction_to_its_own_service_has_one_effect_and_keeps_the_command(
     )
     runtime.start()
     try:
+        # (the service owns its partitions once it has restored them from its topic)
+        wait_until(
+            lambda: len(runtime.processor.owned_partitions) == kafka.partitions,
+            timeout=60,
+            message="the service never owned all its partitions",
+        )
         decided_before = decided_at_once()
         # when a call arrives
         call = call_arrives(kafka, caller)
