@@ -4,12 +4,13 @@ grouped by the cascade (correlation id) it belongs to."""
 from __future__ import annotations
 
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TextIO
 
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from google.protobuf.message import DecodeError
 
 from contracts.events.v1 import envelope_pb2
@@ -66,10 +67,18 @@ def tail(
         # from its first event on, not from the moment the tail happened to see it.
         assert since is not None
         at_ms = int(since.timestamp() * 1000)
-        for partition in partitions:
-            partition.offset = at_ms
-        found = consumer.offsets_for_times(partitions, timeout=10)
-        consumer.assign([p if p.offset >= 0 else TopicPartition(p.topic, p.partition, OFFSET_END) for p in found])
+        asked = [TopicPartition(p.topic, p.partition, at_ms) for p in partitions]
+        # Where nothing is at or after `since`, the answer is -1 (OFFSET_END): what comes next.
+        found = [TopicPartition(p.topic, p.partition, OFFSET_BEGINNING) for p in partitions]
+        for _ in range(40):
+            try:
+                found = consumer.offsets_for_times(asked, timeout=10)
+                break
+            except KafkaException:
+                # A topic created a moment ago may have no leader yet: ask again. (If it
+                # never answers, the topic is new: its first event is after `since`.)
+                time.sleep(0.25)
+        consumer.assign(found)
 
     if since is None:
         consumer.subscribe([EVENTS_TOPICS])
