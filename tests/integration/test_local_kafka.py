@@ -77,6 +77,17 @@ def _consume_all(bootstrap: str, topic: str, count: int) -> list[bytes]:
     return values
 
 
+def _replicas(admin: AdminClient, topic: str, timeout: float = 30) -> list[int]:
+    """The replicas of the topic's partition 0, once the broker asked knows the
+    new topic (metadata reaches each of the three brokers a moment apart)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
+        if 0 in partitions or time.monotonic() > deadline:
+            return list(partitions[0].replicas)
+        time.sleep(0.2)
+
+
 def test_three_brokers_replicate_survive_a_node_down_and_restart(cluster: LocalCluster) -> None:
     bootstrap = cluster.bootstrap_servers
     assert bootstrap == "127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094"
@@ -86,8 +97,7 @@ def test_three_brokers_replicate_survive_a_node_down_and_restart(cluster: LocalC
     topic = f"local-kafka-{uuid.uuid4().hex[:8]}"
     futures = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=3)])
     futures[topic].result(timeout=30)
-    replicas = admin.list_topics(topic, timeout=10).topics[topic].partitions[0].replicas
-    assert sorted(replicas) == [0, 1, 2]
+    assert sorted(_replicas(admin, topic)) == [0, 1, 2]
 
     _produce(bootstrap, topic, b"first")
     assert _consume_all(bootstrap, topic, 1) == [b"first"]
