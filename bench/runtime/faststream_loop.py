@@ -21,7 +21,7 @@ import threading
 from typing import Any
 
 from . import work
-from .child import emit, listen
+from .child import arguments, emit, listen_for_stop
 
 MAX_BATCH = 5_000
 
@@ -69,13 +69,7 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
 
-    def on_line(line: str) -> bool:
-        if line == "stop":
-            loop.call_soon_threadsafe(stopped.set)
-            return False
-        return True
-
-    listen(on_line)
+    listen_for_stop(lambda: loop.call_soon_threadsafe(stopped.set))
     await broker.start()
     emit(event="started", threads={threading.get_native_id(): "loop"})
     await stopped.wait()
@@ -83,12 +77,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--input", required=True)
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--group", required=True)
-    args = parser.parse_args()
+    args = arguments().parse_args()
     asyncio.run(serve(args))
     emit(event="stopped")
 

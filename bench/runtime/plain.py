@@ -12,14 +12,13 @@ Run by the benchmark: ``python -m bench.runtime.plain --bootstrap ... --input ..
 
 from __future__ import annotations
 
-import argparse
 import threading
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from . import work
-from .child import emit, listen
+from .child import arguments, emit, listen_for_stop
 
 MAX_BATCH = 5_000
 IDLE_WAIT = 0.1
@@ -108,21 +107,9 @@ def run(bootstrap: str, input_topic: str, output_topic: str, group: str, stop: t
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--input", required=True)
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--group", required=True)
-    args = parser.parse_args()
+    args = arguments().parse_args()
     stop = threading.Event()
-
-    def on_line(line: str) -> bool:
-        if line == "stop":
-            stop.set()
-            return False
-        return True
-
-    listen(on_line)
+    listen_for_stop(stop.set)
     emit(event="started", threads={threading.get_native_id(): "loop"})
     run(args.bootstrap, args.input, args.output, args.group, stop)
     emit(event="stopped")

@@ -12,7 +12,6 @@ Run by the benchmark: ``<quix venv>/bin/python -m bench.runtime.quix ...``.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import struct
 import threading
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import work
-from .child import emit, listen
+from .child import arguments, emit, listen_for_stop
 
 VERSION = struct.Struct(">Q")
 STATE_KEY = "customer"
@@ -45,14 +44,10 @@ def decide(value: bytes, state: Any) -> bytes:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--input", required=True)
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--group", required=True)
-    parser.add_argument("--state-dir", type=Path, required=True)
-    parser.add_argument("--commit-interval", type=float, default=5.0, help="Quix default: 5 s per transaction")
-    args = parser.parse_args()
+    args = arguments(
+        ("--state-dir", {"type": Path, "required": True}),
+        ("--commit-interval", {"type": float, "default": 5.0, "help": "Quix default: 5 s per transaction"}),
+    ).parse_args()
 
     quixstreams = importlib.import_module("quixstreams")
     rocksdb = importlib.import_module("quixstreams.state.rocksdb")
@@ -72,13 +67,7 @@ def main() -> None:
     frame = frame.apply(decide, stateful=True)
     frame.to_topic(sink)
 
-    def on_line(line: str) -> bool:
-        if line == "stop":
-            app.stop()
-            return False
-        return True
-
-    listen(on_line)
+    listen_for_stop(app.stop)
     emit(
         event="started",
         quixstreams=quixstreams.__version__,

@@ -298,13 +298,9 @@ class Processor:
 
     def _process(self, batch: list[Message]) -> None:
         pending: dict[str, Owned] = {}
-        self._batch_commands = set()
-        self._decided_at_once = 0
-        # One clock reading for the transaction's events: they commit together.
-        self._occurred_at = records.now()
         started = time.perf_counter()
         self._prepare(batch)
-        self.producer.begin_transaction()
+        self._begin()
         try:
             done = 0
             for index, message in enumerate(batch):
@@ -337,6 +333,14 @@ class Processor:
             "batch committed",
             extra=logs.fields(records=len(batch), seconds=round(time.perf_counter() - started, 4)),
         )
+
+    def _begin(self) -> None:
+        """Begins a transaction with nothing of the previous one's state."""
+        self._batch_commands = set()
+        self._decided_at_once = 0
+        # One clock reading for the transaction's events: they commit together.
+        self._occurred_at = records.now()
+        self.producer.begin_transaction()
 
     def _committed(self, pending: dict[str, Owned]) -> None:
         """What a committed transaction changed becomes this instance's knowledge."""
@@ -438,7 +442,7 @@ class Processor:
             if isinstance(decision, Unchanged):
                 log.info("command changed nothing", extra=logs.fields(type=declaration.type))
                 return
-            self._emit(envelope, declaration, decision, version, message.partition(), pending, trace_headers)
+            self._emit(cause, declaration, decision, version, message.partition(), pending, trace_headers)
 
     def _apply_now(
         self,
@@ -456,7 +460,7 @@ class Processor:
         if partition is None or declaration is None or envelope.HasField("expected_version"):
             return
         version, state_bytes, _ = pending.get(envelope.entity_id) or self._current(envelope.entity_id, partition)
-        cause = Cause(envelope.command_id, envelope.correlation_id, envelope.actor, envelope.entity_id)
+        cause = _command_cause(envelope)
         context = CommandContext(cause, declaration.type, version, self.views)
         try:
             current = self.service.entity.FromString(state_bytes) if version else None
@@ -464,14 +468,14 @@ class Processor:
             if isinstance(decision, Unchanged):
                 return
             with tracing.Span(declaration.type, trace_headers) as headers:
-                self._emit(envelope, declaration, decision, version, partition, pending, headers)
+                self._emit(cause, declaration, decision, version, partition, pending, headers)
             self._decided_at_once += 1
         except Exception as error:  # the command's record will be decided, retried or dead-lettered
             log.debug("command left to its record", extra=logs.fields(type=declaration.type, error=repr(error)))
 
     def _emit(
         self,
-        envelope: envelope_pb2.CommandEnvelope,
+        cause: Cause,
         declaration: CommandDeclaration,
         decision: ProtoMessage | Emit,
         version: int,
@@ -481,11 +485,10 @@ class Processor:
     ) -> None:
         """Produces the event of an applied command and records its new state."""
         event_type, state = _emitted(declaration, decision, self.service.entity)
-        cause = Cause(envelope.command_id, envelope.correlation_id, envelope.actor, envelope.entity_id)
         event = records.event(
             source=self.service.name,
             event_type=event_type,
-            entity_id=envelope.entity_id,
+            entity_id=cause.entity_id,
             version=version + 1,
             state=state,
             cause=cause,
@@ -494,11 +497,11 @@ class Processor:
         self.producer.produce(
             self.service.events_topic,
             event.SerializeToString(),
-            envelope.entity_id,
+            cause.entity_id,
             headers=[*trace_headers, (EVENT_TYPE_HEADER, self._type_header(event_type))],
         )
-        pending[envelope.entity_id] = (version + 1, event.state.value, partition)
-        self._batch_commands.add(envelope.command_id)
+        pending[cause.entity_id] = (version + 1, event.state.value, partition)
+        self._batch_commands.add(cause.record_id)
 
     def _handle_event(self, message: Message, pending: dict[str, Owned]) -> None:
         declared_type = _event_type(message)
@@ -561,7 +564,7 @@ class Processor:
             envelope = decoded or envelope_pb2.CommandEnvelope.FromString(message.value() or b"")
         except DecodeError as error:
             raise DeadLetter(Reason.DEAD_LETTER_REASON_UNDECODABLE, f"not a command envelope: {error}") from error
-        cause = Cause(envelope.command_id, envelope.correlation_id, envelope.actor, envelope.entity_id)
+        cause = _command_cause(envelope)
         if not envelope.command_id or not envelope.entity_id:
             raise self._dead(
                 Reason.DEAD_LETTER_REASON_UNDECODABLE,
@@ -713,10 +716,7 @@ class Processor:
         cause = Cause(tick_id, tick_id, records.service_actor(self.service.name), "")
         context = TickContext(datetime.now(UTC), self.views, self._owned_entities)
         pending: dict[str, Owned] = {}
-        self._batch_commands = set()
-        self._decided_at_once = 0
-        self._occurred_at = records.now()
-        self.producer.begin_transaction()
+        self._begin()
         try:
             with tracing.Span("tick", tracing.new_trace_headers()) as trace_headers:
                 self._send(_commands(tick.handler(context)), tick.sends, cause, trace_headers, pending)
@@ -768,6 +768,11 @@ def _emitted(
             f"handler of {declaration.type} returned {type(state).__name__}, not {entity_type.__name__}",
         )
     return event_type, state
+
+
+def _command_cause(envelope: envelope_pb2.CommandEnvelope) -> Cause:
+    """A command is the cause of the event it produces (its id the causation id)."""
+    return Cause(envelope.command_id, envelope.correlation_id, envelope.actor, envelope.entity_id)
 
 
 def _event_type(message: Message) -> str | None:
