@@ -11,6 +11,15 @@ WebSockets still run through the ASGI side of ``SidecarApp``.
 
 Requests on one connection are answered in order (pipelined ones wait); uvicorn's
 server still owns the sockets, lifespan, signals and graceful shutdown.
+
+The common request takes a fast path without any task or coroutine: when
+``SidecarApp.fast_request`` finds, from the parser's callback, that a GET or HEAD
+needs nothing but forwarding (its token already verified, a rule allows it), it
+returns the request for the service, which is written at once to a pooled
+connection (``UpstreamPool.relay``); the service's response is written back to the
+client as its parser's callbacks see it (``_Relay``). Anything else — and a fast
+request that finds no idle connection to the service or whose connection turns out
+closed — runs as an ``Exchange`` through ``SidecarApp.http``.
 """
 
 from __future__ import annotations
@@ -19,15 +28,18 @@ import asyncio
 import collections
 import http
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import httptools  # type: ignore[import-untyped]
 from uvicorn import Config
 from uvicorn.server import ServerState
 
+from sidecar.upstream import UpstreamError, UpstreamTimeout
+
 if TYPE_CHECKING:
     from sidecar.proxy import SidecarApp
+    from sidecar.upstream import _Connection
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +49,13 @@ _HIGH_WATER = 256 * 1024
 _NO_BODY_STATUS = frozenset({204, 304})
 # Request line plus headers; llhttp sets no limit of its own.
 MAX_HEAD_BYTES = 64 * 1024
+# Headers about one connection, not the message: never passed on, either way.
+HOP_BY_HOP = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+    "transfer-encoding", "upgrade", "host", "expect",
+})
+HOP_BY_HOP_BYTES = frozenset(name.encode() for name in HOP_BY_HOP)
+FAST_METHODS = frozenset({"GET", "HEAD"})
 
 
 class Disconnected(Exception):
@@ -52,6 +71,32 @@ def _status_line(status: int) -> bytes:
 
 
 _STATUS_LINES = {status.value: _status_line(status.value) for status in http.HTTPStatus}
+
+
+def response_head(status: int, headers: Headers, head_request: bool,
+                  keep_alive: bool) -> tuple[bytes, bool]:
+    """The status line and headers for the client, hop-by-hop headers left out, framing
+    and keep-alive added; and whether the body must be sent chunked (nothing else says
+    where it ends)."""
+    parts = [_STATUS_LINES.get(status) or _status_line(status)]
+    has_length = False
+    for name, value in headers:
+        lower = name.lower()
+        if lower in HOP_BY_HOP_BYTES:
+            continue
+        has_length = has_length or lower == b"content-length"
+        parts += (name, b": ", value, b"\r\n")
+    chunked = not (head_request or status in _NO_BODY_STATUS or has_length)
+    if chunked:
+        parts.append(b"transfer-encoding: chunked\r\n")
+    if not keep_alive:
+        parts.append(b"connection: close\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts), chunked
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
 
 
 class Exchange:
@@ -120,31 +165,19 @@ class Exchange:
 
     # -- the response ----------------------------------------------------------------
     def start(self, status: int, headers: Headers) -> None:
-        """Sends the status line and headers; framing and keep-alive are added here."""
+        """Sends the status line and headers (``response_head``)."""
         if self.disconnected:
             raise Disconnected
         self.started = True
-        parts = [_STATUS_LINES.get(status) or _status_line(status)]
-        has_length = False
-        for name, value in headers:
-            has_length = has_length or name.lower() == b"content-length"
-            parts += (name, b": ", value, b"\r\n")
-        if self._head or status in _NO_BODY_STATUS or has_length:
-            pass
-        else:
-            self._chunked = True
-            parts.append(b"transfer-encoding: chunked\r\n")
-        if not self.keep_alive:
-            parts.append(b"connection: close\r\n")
-        parts.append(b"\r\n")
-        self._protocol.write(b"".join(parts))
+        head, self._chunked = response_head(status, headers, self._head, self.keep_alive)
+        self._protocol.write(head)
 
     async def write(self, chunk: bytes) -> None:
         if self.disconnected:
             raise Disconnected
         if not chunk or self._head:
             return
-        self._protocol.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if self._chunked else chunk)
+        self._protocol.write(_chunk(chunk) if self._chunked else chunk)
         await self._protocol.drain()
 
     def end(self) -> None:
@@ -157,6 +190,87 @@ class Exchange:
         self.start(status, [*headers, (b"content-length", str(len(body)).encode())])
         await self.write(body)
         self.end()
+
+
+class _Relay:
+    """A request on the fast path and its response (see the module's doc). It has no
+    body; once it is on its way, the service's response arrives through the
+    ``ResponseRelay`` callbacks from the upstream connection's parser."""
+
+    __slots__ = (
+        "_chunked",
+        "_protocol",
+        "_request",
+        "finished",
+        "headers",
+        "keep_alive",
+        "method",
+        "started",
+        "upstream",
+        "url",
+    )
+    body_complete = True
+
+    def __init__(self, protocol: HttpProtocol, method: str, url: bytes, headers: Headers,
+                 keep_alive: bool, request: bytes) -> None:
+        self._protocol = protocol
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.keep_alive = keep_alive
+        self._request = request
+        self.started = False
+        self.finished = False
+        self.upstream: _Connection | None = None
+        self._chunked = False
+
+    def start(self) -> None:
+        self.upstream = self._protocol.app.upstream.relay(self._request, self, self.method == "HEAD")
+        if self.upstream is None:  # no idle connection: the full path connects
+            self._protocol._run_full(self, self._protocol.app.http)
+
+    # -- sidecar.upstream.ResponseRelay ----------------------------------------------
+    def relay_response(self, status: int, headers: Headers, body: list[bytes],
+                       end: bool) -> None:
+        parts: list[bytes] = []
+        if not self.started:
+            head, self._chunked = response_head(status, headers, self.method == "HEAD",
+                                                self.keep_alive)
+            self.started = True
+            parts.append(head)
+        parts += map(_chunk, body) if self._chunked else body
+        if end and self._chunked:
+            parts.append(b"0\r\n\r\n")
+        self._protocol.write(b"".join(parts))  # one write (one system call) per read
+        if end:
+            self.upstream = None
+            self.finished = True
+            self._protocol._done(self)
+
+    def relay_failed(self, error: UpstreamError) -> None:
+        self.upstream = None
+        if self.started:  # the client has part of the answer: closing tells it the rest is lost
+            log.warning("upstream broke off %s %s: %s", self.method, self.url, error)
+            self._protocol._done(self)
+        elif isinstance(error, UpstreamTimeout):
+            log.warning("upstream %s %s: %s", self.method, self.url, error)
+            self._protocol._run_full(self, self._protocol.app.bad_gateway)
+        else:  # a kept-alive connection the service had closed: sent again on a new one
+            self._protocol._run_full(self, self._protocol.app.http)
+
+    # -- the client's side -------------------------------------------------------------
+    def _disconnect(self) -> None:
+        if self.upstream is not None:
+            self.upstream.abandon()
+            self.upstream = None
+
+    def pause(self) -> None:
+        if self.upstream is not None:
+            self.upstream.pause_reading()
+
+    def resume(self) -> None:
+        if self.upstream is not None:
+            self.upstream.resume_reading()
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -175,13 +289,16 @@ class HttpProtocol(asyncio.Protocol):
         self._url = b""
         self._headers: Headers = []
         self._head_bytes = 0
-        self._current: Exchange | None = None  # the exchange being answered
-        self._pending: collections.deque[Exchange] = collections.deque()
+        self._current: Exchange | _Relay | None = None  # the request being answered
+        self._pending: collections.deque[Exchange | _Relay] = collections.deque()
         self._parsing: Exchange | None = None  # the exchange whose body is arriving
         self._upgrade = False
         self._reading_paused = False
         self._writable: asyncio.Future[None] | None = None
+        # Idle keep-alive connections are closed after config.timeout_keep_alive: one
+        # timer per connection that looks at when it went idle, not one per request.
         self._keep_alive_timer: asyncio.TimerHandle | None = None
+        self._idle_since: float | None = None
         self._closing = False
 
     # -- asyncio.Protocol ----------------------------------------------------------
@@ -193,7 +310,10 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, _exc: Exception | None) -> None:
         self.server_state.connections.discard(self)
-        self._cancel_keep_alive()
+        self._idle_since = None
+        if self._keep_alive_timer is not None:
+            self._keep_alive_timer.cancel()
+            self._keep_alive_timer = None
         for exchange in (self._current, self._parsing, *self._pending):
             if exchange is not None:
                 exchange._disconnect()
@@ -202,7 +322,7 @@ class HttpProtocol(asyncio.Protocol):
             self._writable.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        self._cancel_keep_alive()
+        self._idle_since = None
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -215,11 +335,15 @@ class HttpProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._writable = self.loop.create_future()
+        if isinstance(self._current, _Relay):
+            self._current.pause()
 
     def resume_writing(self) -> None:
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
         self._writable = None
+        if isinstance(self._current, _Relay):
+            self._current.resume()
 
     def shutdown(self) -> None:
         """uvicorn's graceful shutdown: close when idle, else after the current answer."""
@@ -247,20 +371,27 @@ class HttpProtocol(asyncio.Protocol):
             raise ValueError("the request head is too large")
 
     def on_headers_complete(self) -> None:
-        method = self.parser.get_method().decode("ascii")
-        if self.parser.should_upgrade():
+        parser = self.parser
+        method = parser.get_method().decode("ascii")
+        if parser.should_upgrade():
             self._upgrade = _upgrade_of(self._headers) == b"websocket"
             return
-        url = httptools.parse_url(self._url)
-        expect = any(n == b"expect" and v.lower() == b"100-continue" for n, v in self._headers)
-        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
-        exchange = Exchange(self, method, url.path, url.query or b"", self._headers,
-                            keep_alive and not self._closing, expect)
-        self._parsing = exchange
+        keep_alive = (parser.get_http_version() != "1.0" and parser.should_keep_alive()
+                      and not self._closing)
+        request: Exchange | _Relay
+        fast = (self.app.fast_request(method, self._url, self._headers, self.client)
+                if method in FAST_METHODS else None)
+        if fast is not None:
+            request = _Relay(self, method, self._url, self._headers, keep_alive, fast)
+        else:
+            expect = any(n == b"expect" and v.lower() == b"100-continue"
+                         for n, v in self._headers)
+            request = self._parsing = self._exchange(method, self._url, self._headers,
+                                                     keep_alive, expect)
         if self._current is None:
-            self._start(exchange)
+            self._start(request)
         else:  # pipelined: answered after the current one
-            self._pending.append(exchange)
+            self._pending.append(request)
 
     def on_body(self, body: bytes) -> None:
         if self._parsing is not None:
@@ -272,15 +403,37 @@ class HttpProtocol(asyncio.Protocol):
             self._parsing = None
 
     # -- running exchanges -------------------------------------------------------------
-    def _start(self, exchange: Exchange) -> None:
+    def _exchange(self, method: str, url: bytes, headers: Headers, keep_alive: bool,
+                  expect: bool) -> Exchange:
+        parsed = httptools.parse_url(url)
+        return Exchange(self, method, parsed.path, parsed.query or b"", headers, keep_alive,
+                        expect)
+
+    def _start(self, request: Exchange | _Relay) -> None:
+        self._current = request
+        if isinstance(request, _Relay):
+            request.start()
+        else:
+            self._run_task(request, self.app.http)
+
+    def _run_full(self, relay: _Relay, handler: Callable[[Exchange], Awaitable[None]]) -> None:
+        """A fast request the fast path could not finish, run as an exchange instead."""
+        exchange = self._exchange(relay.method, relay.url, relay.headers, relay.keep_alive,
+                                  False)
+        exchange.body_complete = True
         self._current = exchange
-        task = self.loop.create_task(self._run(exchange))
+        self._run_task(exchange, handler)
+
+    def _run_task(self, exchange: Exchange,
+                  handler: Callable[[Exchange], Awaitable[None]]) -> None:
+        task = self.loop.create_task(self._run(exchange, handler))
         self.server_state.tasks.add(task)
         task.add_done_callback(self.server_state.tasks.discard)
 
-    async def _run(self, exchange: Exchange) -> None:
+    async def _run(self, exchange: Exchange,
+                   handler: Callable[[Exchange], Awaitable[None]]) -> None:
         try:
-            await self.app.http(exchange)
+            await handler(exchange)
         except Disconnected:
             pass
         except Exception:
@@ -291,7 +444,7 @@ class HttpProtocol(asyncio.Protocol):
             exchange.keep_alive = False
         self._done(exchange)
 
-    def _done(self, exchange: Exchange) -> None:
+    def _done(self, exchange: Exchange | _Relay) -> None:
         self._current = None
         transport = self.transport
         if transport is None or transport.is_closing():
@@ -307,8 +460,21 @@ class HttpProtocol(asyncio.Protocol):
         elif self._closing:
             transport.close()
         else:
+            self._idle_since = self.loop.time()
+            if self._keep_alive_timer is None:
+                self._keep_alive_timer = self.loop.call_later(
+                    self.config.timeout_keep_alive, self._check_keep_alive)
+
+    def _check_keep_alive(self) -> None:
+        self._keep_alive_timer = None
+        if self._idle_since is None or self.transport is None:
+            return  # busy: the timer starts again when it is idle
+        idle = self.loop.time() - self._idle_since
+        if idle >= self.config.timeout_keep_alive:
+            self.transport.close()
+        else:
             self._keep_alive_timer = self.loop.call_later(
-                self.config.timeout_keep_alive, transport.close)
+                self.config.timeout_keep_alive - idle, self._check_keep_alive)
 
     # -- helpers for the exchange ------------------------------------------------------
     def write(self, data: bytes) -> None:
@@ -329,11 +495,6 @@ class HttpProtocol(asyncio.Protocol):
             self._reading_paused = False
             self.transport.resume_reading()
 
-    def _cancel_keep_alive(self) -> None:
-        if self._keep_alive_timer is not None:
-            self._keep_alive_timer.cancel()
-            self._keep_alive_timer = None
-
     def _refuse(self, status: int, message: bytes) -> None:
         if self.transport is None:
             return
@@ -351,7 +512,7 @@ class HttpProtocol(asyncio.Protocol):
             self._refuse(400, b"unsupported upgrade")
             return
         self.server_state.connections.discard(self)
-        self._cancel_keep_alive()
+        self._idle_since = None
         method = self.parser.get_method()
         output = [method, b" ", self._url, b" HTTP/1.1\r\n"]
         for name, value in self._headers:

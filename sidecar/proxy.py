@@ -8,6 +8,12 @@ forward the request with the verified identity to the service, streaming both
 ways. WebSocket upgrades are passed through; each message from the client is an
 action that is audited before the service sees it.
 
+The common request — a GET or HEAD without body, its token verified before, a rule
+allowing it — is decided by ``fast_request`` from the HTTP parser's callback and
+forwarded without a task (see ``sidecar.httpserver``); the same checks, cached:
+the token's validity window and key (``TokenVerifier.cached``), the rules' answer
+per roles, method and raw path, the identity headers per token.
+
 What the service receives (anything the client sent under these names is dropped):
 ``X-Troupe-Subject``, ``X-Troupe-Name`` (percent-encoded UTF-8), ``X-Troupe-Roles``
 (comma-separated), ``X-Troupe-Issuer``, ``X-Troupe-Audit`` (``instance#sequence``
@@ -50,7 +56,7 @@ from contracts.audit.v1.audit_pb2 import (
     AuditRecord,
 )
 from sidecar.audit import AuditLog, AuditUnavailableError
-from sidecar.httpserver import Disconnected, Exchange
+from sidecar.httpserver import HOP_BY_HOP, Disconnected, Exchange
 from sidecar.rules import SAFE_METHODS, NormalizedPath, PathError, Rules, normalize_path
 from sidecar.tokens import Identity, TokenError, TokenVerifier
 from sidecar.upstream import UpstreamError, UpstreamPool
@@ -62,10 +68,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "host", "expect",
-})
 # Headers a client could use to pretend to be someone (or somewhere) else.
 IDENTITY_PREFIXES = ("x-troupe-", "x-forwarded-", "x-user", "x-remote-", "x-auth-", "x-original-")
 IDENTITY_HEADERS = frozenset({
@@ -75,9 +77,13 @@ WS_CLIENT_ONLY = frozenset({
     b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions",
     b"sec-websocket-protocol", b"sec-websocket-accept", b"content-length",
 })
-HOP_BY_HOP_BYTES = frozenset(name.encode() for name in HOP_BY_HOP)
 IDENTITY_PREFIXES_BYTES = tuple(prefix.encode() for prefix in IDENTITY_PREFIXES)
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# Request headers the fast path reads; a body or an Expect sends the request to ``http``.
+_FAST_READS = frozenset({b"authorization", b"x-request-id", b"x-correlation-id",
+                         b"content-length", b"transfer-encoding", b"expect"})
+# The fast path's caches (tokens, rule answers) are emptied when they reach this size.
+_FAST_CACHE_SIZE = 10_000
 
 
 @dataclass
@@ -117,6 +123,45 @@ class Refusal(Exception):
         self.outcome = outcome
 
 
+class _Routes:
+    """The rules' answer for one set of roles (``None``: no token), by method and raw
+    path: the normalized, re-encoded path to forward, or ``None`` when the path is
+    refused or no rule allows it (``http`` then refuses and audits)."""
+
+    def __init__(self, rules: Rules, roles: tuple[str, ...] | None) -> None:
+        self._rules = rules
+        self._roles = roles
+        self._targets: dict[tuple[str, bytes], bytes | None] = {}
+
+    def target(self, method: str, raw_path: bytes) -> bytes | None:
+        key = (method, raw_path)
+        try:
+            return self._targets[key]
+        except KeyError:
+            pass
+        try:
+            path = normalize_path(raw_path)
+        except PathError:
+            target = None
+        else:
+            allowed = self._rules.authorize(method, path, self._roles).allowed
+            target = path.encoded.encode() if allowed else None
+        if len(self._targets) >= _FAST_CACHE_SIZE:
+            self._targets.clear()
+        self._targets[key] = target
+        return target
+
+
+@dataclass(frozen=True, slots=True)
+class _KnownToken:
+    """A verified token as the fast path keeps it: by its Authorization header's bytes."""
+
+    token: str
+    identity: Identity
+    routes: _Routes
+    lines: list[bytes]  # the identity headers for the service
+
+
 class SidecarApp:
     def __init__(self, config: ProxyConfig) -> None:
         self.config = config
@@ -131,6 +176,9 @@ class SidecarApp:
         self.upstream = UpstreamPool(url.hostname, url.port or 80,
                                      read_timeout=config.upstream_timeout)
         self._ws_upstream = re.sub(r"^http", "ws", self._upstream)
+        self._routes: dict[tuple[str, ...] | None, _Routes] = {}
+        self._public = self._routes_of(None)
+        self._tokens: dict[bytes, _KnownToken] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -156,10 +204,8 @@ class SidecarApp:
     # -- checks shared by HTTP and WebSocket ------------------------------------------
     def _describe(self, headers: list[tuple[bytes, bytes]], client: str, kind: AuditKind,
                   method: str) -> _Request:
-        request_id = _header(headers, b"x-request-id")
-        request_id = request_id if _ID.fullmatch(request_id) else os.urandom(16).hex()
-        correlation_id = _header(headers, b"x-correlation-id")
-        correlation_id = correlation_id if _ID.fullmatch(correlation_id) else request_id
+        request_id, correlation_id = _ids(_header(headers, b"x-request-id"),
+                                          _header(headers, b"x-correlation-id"))
         return _Request(
             kind=kind, method=method, path="", request_id=request_id,
             correlation_id=correlation_id, client=client,
@@ -216,25 +262,105 @@ class SidecarApp:
             log.error("audit unavailable: refusal of %s %s (request %s) not recorded",
                       request.method, request.path, request.request_id)
 
+    def _passes(self, name: bytes) -> bool:
+        """Whether a client's request header (name in lower case) goes on to the service."""
+        return name not in self._stripped and not name.startswith(IDENTITY_PREFIXES_BYTES)
+
     def _forward_headers(self, request: _Request, record: AuditRecord | None,
                          drop: frozenset[bytes] = frozenset()) -> list[tuple[bytes, bytes]]:
-        stripped = self._stripped | drop
-        headers = []
-        for raw_name, raw_value in request.headers:
-            name = raw_name.lower()
-            if name in stripped or name.startswith(IDENTITY_PREFIXES_BYTES):
-                continue
-            headers.append((name, raw_value))
+        headers = [(name, value) for name, value in request.headers
+                   if self._passes(name) and name not in drop]
         if request.identity is not None:
             headers += _identity_headers(request.identity)
         if record is not None:
             headers.append((b"x-troupe-audit", f"{record.instance_id}#{record.sequence}".encode()))
-        headers += [
-            (b"x-request-id", request.request_id.encode()),
-            (b"x-correlation-id", request.correlation_id.encode()),
-            (b"x-forwarded-for", request.client.rsplit(":", 1)[0].encode()),
-        ]
+        headers += _request_headers(request.request_id, request.correlation_id, request.client)
         return headers
+
+    # -- the fast path ------------------------------------------------------------------
+    def fast_request(self, method: str, url: bytes, headers: list[tuple[bytes, bytes]],
+                     client: str) -> bytes | None:
+        """The request for the service, when this one needs nothing but forwarding: a GET
+        or HEAD (``method``) without body nor ``Expect``, without a token or with one
+        verified before and valid now, on a path a rule allows for its roles. ``None``
+        when it needs anything else (verifying a token, refusing, auditing, a body):
+        then ``http`` decides. Same checks, same request to the service as ``http``.
+        Called from the HTTP parser's callback, so nothing here may wait."""
+        path, _, query = url.partition(b"?")
+        if b"#" in query:  # a fragment: http reads the URL as its parser does
+            return None
+        lines: list[bytes] = []
+        authorization: bytes | None = None
+        request_id: str | None = None
+        correlation_id: str | None = None
+        for name, value in headers:  # names are in lower case (sidecar.httpserver)
+            if name in _FAST_READS:
+                if name == b"authorization":
+                    if authorization is not None:
+                        return None  # refused by http
+                    authorization = value
+                elif name == b"x-request-id":
+                    request_id = value.decode("latin-1") if request_id is None else request_id
+                elif name == b"x-correlation-id":
+                    correlation_id = (value.decode("latin-1") if correlation_id is None
+                                      else correlation_id)
+                elif name != b"content-length" or value != b"0":
+                    return None  # a body, or Expect
+            if self._passes(name):
+                lines.append(name + b": " + value + b"\r\n")
+        if authorization is None:
+            routes = self._public
+        else:
+            known = self._tokens.get(authorization)
+            if known is None or self.config.verifier.cached(known.token) is not known.identity:
+                known = self._know(authorization)
+                if known is None:
+                    return None
+            routes = known.routes
+            lines += known.lines
+        target = routes.target(method, path)
+        if target is None:
+            return None
+        if query:
+            target += b"?" + query
+        request_id, correlation_id = _ids(request_id or "", correlation_id or "")
+        lines += [name + b": " + value + b"\r\n"
+                  for name, value in _request_headers(request_id, correlation_id, client)]
+        return self.upstream.request_head(method.encode(), target, lines)
+
+    def _know(self, authorization: bytes) -> _KnownToken | None:
+        """The fast path's entry for a token ``TokenVerifier`` verified before and still
+        accepts now, else ``None`` (the entry, if any, is dropped)."""
+        self._tokens.pop(authorization, None)
+        try:
+            token = _bearer_token(authorization)
+        except Refusal:
+            return None
+        identity = self.config.verifier.cached(token)
+        if identity is None:
+            return None
+        known = _KnownToken(token, identity, self._routes_of(identity.roles),
+                            [name + b": " + value + b"\r\n"
+                             for name, value in _identity_headers(identity)])
+        if len(self._tokens) >= _FAST_CACHE_SIZE:
+            self._tokens.clear()
+        self._tokens[authorization] = known
+        return known
+
+    def _routes_of(self, roles: tuple[str, ...] | None) -> _Routes:
+        routes = self._routes.get(roles)
+        if routes is None:
+            if len(self._routes) >= _FAST_CACHE_SIZE:
+                self._routes.clear()
+            routes = self._routes[roles] = _Routes(self.config.rules, roles)
+        return routes
+
+    async def bad_gateway(self, exchange: Exchange) -> None:
+        """The answer to a fast request the service did not answer in time."""
+        request = self._describe(exchange.headers, exchange.client, AUDIT_KIND_HTTP,
+                                 exchange.method)
+        await _send_json(exchange, 502, "bad_gateway", "the service did not answer",
+                         request.request_id)
 
     # -- HTTP -----------------------------------------------------------------------
     async def http(self, exchange: Exchange) -> None:
@@ -278,8 +404,7 @@ class SidecarApp:
                              request.request_id)
             return
         try:
-            exchange.start(response.status, [(name, value) for name, value in response.headers
-                                             if name.lower() not in HOP_BY_HOP_BYTES])
+            exchange.start(response.status, response.headers)
             async for chunk in response.body():
                 await exchange.write(chunk)
             exchange.end()
@@ -427,6 +552,22 @@ def _identity_headers(identity: Identity) -> list[tuple[bytes, bytes]]:
     ]
 
 
+def _ids(request_id: str, correlation_id: str) -> tuple[str, str]:
+    """The request id (the client's if it is a plain id, else a new one) and the
+    correlation id (the client's if plain, else the request id)."""
+    request_id = request_id if _ID.fullmatch(request_id) else os.urandom(16).hex()
+    return request_id, correlation_id if _ID.fullmatch(correlation_id) else request_id
+
+
+def _request_headers(request_id: str, correlation_id: str,
+                     client: str) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"x-request-id", request_id.encode()),
+        (b"x-correlation-id", correlation_id.encode()),
+        (b"x-forwarded-for", client.rsplit(":", 1)[0].encode()),
+    ]
+
+
 def _message_field(data: str | bytes, name: str) -> str:
     if not data or (data[:1] not in ("{", b"{")):
         return ""
@@ -462,7 +603,11 @@ def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
     if len(values) > 1:
         raise Refusal(401, "unauthorized", "more than one Authorization header",
                       AUDIT_OUTCOME_DENIED_UNAUTHENTICATED)
-    scheme, _, token = values[0].decode("latin-1").strip().partition(" ")
+    return _bearer_token(values[0])
+
+
+def _bearer_token(authorization: bytes) -> str:
+    scheme, _, token = authorization.decode("latin-1").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Refusal(401, "unauthorized", "the Authorization header must be 'Bearer <token>'",
                       AUDIT_OUTCOME_DENIED_UNAUTHENTICATED)

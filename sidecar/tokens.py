@@ -259,7 +259,7 @@ class TokenVerifier:
             for issuer in issuers
         }
         self._clock = clock
-        self._cache: dict[str, tuple[Identity, str, jwt.PyJWK]] = {}
+        self._cache: dict[str, _Verified] = {}
         self._cache_lock = threading.Lock()
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
@@ -311,29 +311,36 @@ class TokenVerifier:
             for cache in self._jwks.values():
                 cache.refresh_if_due()
 
+    def cached(self, token: str) -> Identity | None:
+        """The identity of a token verified before, if it is valid right now: the key that
+        verified it is still its issuer's key and the clock is inside its time window.
+        ``None`` otherwise (``verify`` then says why, or verifies it afresh)."""
+        entry = self._cache.get(token)
+        if (entry is not None and entry.valid_from <= self._clock() < entry.valid_until
+                and entry.jwks.key(entry.kid) is entry.key):
+            return entry.identity
+        return None
+
     def _verify_cached(self, token: str) -> Identity:
         """Verifies a token once; a repeat of the exact same text is recognized by it and
         skips parsing and the signature, but still gets its time checks, and only while
         the very key object that verified it is still the JWKS's key for its kid (any
         refresh of the JWKS replaces the key objects, so a rotated key cannot vouch for
         a token it did not sign)."""
-        cached = self._cache.get(token)
-        if cached is not None:
-            identity, kid, key = cached
-            if self._jwks[identity.issuer].key(kid) is key:
-                try:
-                    self._check_times(identity.claims)
-                except TokenError:
-                    self._cache.pop(token, None)
-                    raise
-                return identity
-            self._cache.pop(token, None)  # the key set changed: verify again
+        identity = self.cached(token)
+        if identity is not None:
+            return identity
+        entry = self._cache.pop(token, None)
+        if entry is not None and entry.jwks.key(entry.kid) is entry.key:
+            self._check_times(entry.identity.claims)  # says why it is not valid now
         identity, kid, key = self._verify(token)
         if self.policy.token_cache_size > 0:
+            window = _window(identity.claims, self.policy.leeway_seconds)
             with self._cache_lock:
                 while len(self._cache) >= self.policy.token_cache_size:
                     self._cache.pop(next(iter(self._cache)), None)  # the oldest entry
-                self._cache[token] = (identity, kid, key)
+                self._cache[token] = _Verified(identity, self._jwks[identity.issuer], kid, key,
+                                               *window)
         return identity
 
     def _verify(self, token: str) -> tuple[Identity, str, jwt.PyJWK]:
@@ -398,16 +405,16 @@ class TokenVerifier:
         return self._identity(claims, issuer), kid, key
 
     def _check_times(self, claims: Mapping[str, Any]) -> None:
-        now = self._clock()
-        leeway = self.policy.leeway_seconds
         exp, iat = claims["exp"], claims["iat"]
         nbf = claims.get("nbf", iat)
         for name, value in (("exp", exp), ("iat", iat), ("nbf", nbf)):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise TokenError("claims", f"the {name} claim must be a number")
-        if exp <= now - leeway:
+        valid_from, valid_until = _window(claims, self.policy.leeway_seconds)
+        now = self._clock()
+        if now >= valid_until:
             raise TokenError("expired", "the token has expired")
-        if iat > now + leeway or nbf > now + leeway:
+        if now < valid_from:
             raise TokenError("not_yet_valid", "the token is not valid yet")
         if exp - min(iat, nbf) > self.policy.max_lifetime_seconds:
             raise TokenError("lifetime", "the token lives longer than this service allows")
@@ -440,6 +447,25 @@ class TokenVerifier:
             token_id=jti if isinstance(jti, str) else "",
             claims=claims,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A verified token in the cache: who, the key that verified it, and when it is valid."""
+
+    identity: Identity
+    jwks: JwksCache
+    kid: str
+    key: jwt.PyJWK
+    valid_from: float
+    valid_until: float
+
+
+def _window(claims: Mapping[str, Any], leeway: float) -> tuple[float, float]:
+    """When a token is valid: from its ``iat`` and ``nbf`` (the later) to its ``exp``,
+    widened by the leeway for clock skew. The one place both bounds are computed."""
+    iat = claims["iat"]
+    return max(iat, claims.get("nbf", iat)) - leeway, claims["exp"] + leeway
 
 
 def _check_type(typ: object, claims: Mapping[str, Any], issuer: Issuer) -> None:

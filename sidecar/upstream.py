@@ -2,11 +2,16 @@
 connections (TCP_NODELAY) to one host, bodies streamed both ways, responses parsed
 by httptools (llhttp, in C).
 
-Each connection is an ``asyncio.Protocol`` that feeds the parser as data arrives;
-a request waits on a plain future with a timer for its timeout. The sidecar sits on
-every request, and on this 2-core machine httpx added ~15 ms per request, h11 took
-most of the proxy's CPU time, and StreamReader plus ``asyncio.wait_for`` (a task
-per read) a fifth of it (see docs/sidecar.md, Benchmarks).
+Each connection is an ``asyncio.Protocol`` with one parser for its whole life that
+is fed as data arrives; a request waits on a plain future with a timer for its
+timeout. The sidecar sits on every request, and on this 2-core machine httpx added
+~15 ms per request, h11 took most of the proxy's CPU time, and StreamReader plus
+``asyncio.wait_for`` (a task per read) a fifth of it (see docs/sidecar.md,
+Benchmarks).
+
+The fast path (``UpstreamPool.relay``) needs no task nor future at all: a request
+without body is written to an idle connection, and the parser's callbacks hand the
+response to a ``ResponseRelay`` (the client's side) as it arrives.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator
-from typing import cast
+from typing import Protocol, cast
 
 import httptools  # type: ignore[import-untyped]
 
@@ -28,25 +33,53 @@ class UpstreamError(Exception):
     """The service could not be reached or broke the exchange."""
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection; its parser callbacks collect the current response."""
+class UpstreamTimeout(UpstreamError):
+    """The service did not answer within the read timeout."""
 
-    def __init__(self, read_timeout: float) -> None:
+
+class ResponseRelay(Protocol):
+    """Where ``UpstreamPool.relay`` delivers a response: ``relay_response`` after each
+    read that brought some of it once its head is complete, up to the one with ``end``;
+    or ``relay_failed``."""
+
+    def relay_response(self, status: int, headers: Headers, body: list[bytes],
+                       end: bool) -> None: ...
+
+    def relay_failed(self, error: UpstreamError) -> None: ...
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; its parser callbacks collect the current response,
+    which a ``ResponseRelay`` is handed after each read (the fast path) or an
+    ``UpstreamResponse`` waits for."""
+
+    def __init__(self, pool: UpstreamPool, read_timeout: float) -> None:
         self.transport: asyncio.Transport | None = None
         self.idle_since = 0.0
         self.closed = False
+        self._pool = pool
+        self._loop = asyncio.get_running_loop()
         self._read_timeout = read_timeout
         self._waiter: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
         self._paused = False
         self.error: UpstreamError | None = None
-        self.parser: httptools.HttpResponseParser | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.busy = False  # a request was sent; its response is not over yet
+        self.status = 0
         self.headers: Headers = []
         self.chunks: list[bytes] = []
         self.buffered = 0
         self.headers_done = False
         self.done = False
         self.keep_alive = False
+        self._interim = False  # the response being parsed is a 1xx before the real one
+        # The fast path: where the response goes, and its read timeout (one timer per
+        # connection, re-armed while data keeps arriving, not one per request).
+        self.relay_to: ResponseRelay | None = None
+        self._head_request = False
+        self._last_read = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -56,21 +89,35 @@ class _Connection(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
-        if self.parser is None:  # nothing was asked: the service is confused
+        if not self.busy:  # nothing was asked: the service is confused
             self.close()
             return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as error:
             self.error = UpstreamError(f"invalid response from the service: {error}")
-            self.close()
-        if self.buffered > _HIGH_WATER and self.transport is not None:
-            self._paused = True
-            self.transport.pause_reading()
-        self._wake()
+            self.close()  # a relay hears of it from connection_lost
+        relay = self.relay_to
+        if relay is None:
+            if self.buffered > _HIGH_WATER:
+                self.pause_reading()
+            self._wake()
+        elif self.headers_done and not self.closed:
+            self._relay(relay)
+        else:
+            self._last_read = self._loop.time()
 
     def connection_lost(self, _exc: Exception | None) -> None:
         self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        relay, self.relay_to = self.relay_to, None
+        if relay is not None:
+            if self.error is None and self.headers_done and not self.framed():
+                relay.relay_response(self.status, self.headers, [], True)  # ended by the close
+            else:
+                relay.relay_failed(self.error or UpstreamError("the service closed the connection"))
         self._wake()
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
@@ -84,27 +131,99 @@ class _Connection(asyncio.Protocol):
         self._writable = None
 
     # -- httptools callbacks ---------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self.done:  # raised out of feed_data as a parser error: the connection closes
+            raise UpstreamError("the service sent a response nobody asked for")
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status < 200 and status != 101:  # 100 Continue, 103 Early Hints: not the answer
+            self.headers = []
+            self._interim = True
+            return
+        self.status = status
         self.headers_done = True
         # Asked now: once the message is complete the parser has reset and says False.
-        self.keep_alive = self.parser is not None and self.parser.should_keep_alive()
+        self.keep_alive = self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
         self.buffered += len(body)
 
     def on_message_complete(self) -> None:
-        self.done = True
+        if self._interim:
+            self._interim = False
+        else:
+            self.done = True
 
     # -- the exchange's side -----------------------------------------------------------
     def start(self) -> None:
         """Resets the response state for a new request."""
-        self.parser = httptools.HttpResponseParser(self)
+        self.busy = True
         self.headers, self.chunks, self.buffered = [], [], 0
         self.headers_done = self.done = self.keep_alive = False
+        self.resume_reading()
+
+    def send(self, head: bytes, relay: ResponseRelay, head_request: bool) -> None:
+        """Sends a request without body; its response goes to ``relay``."""
+        self.start()
+        self.relay_to = relay
+        self._head_request = head_request
+        self._last_read = self._loop.time()
+        if self._timer is None:
+            self._timer = self._loop.call_later(self._read_timeout, self._check_time)
+        self.write(head)
+
+    def _check_time(self) -> None:
+        self._timer = None
+        if self.relay_to is None:
+            return
+        quiet = self._loop.time() - self._last_read
+        if quiet < self._read_timeout:
+            self._timer = self._loop.call_later(self._read_timeout - quiet, self._check_time)
+            return
+        self.error = UpstreamTimeout("the service did not answer in time")
+        self.close()  # connection_lost tells the relay
+
+    def _relay(self, relay: ResponseRelay) -> None:
+        """Hands what this read brought to the relay; at the end, the connection goes back
+        to the pool first (the relay may start the client's next request at once)."""
+        body, self.chunks = self.chunks, []
+        end = self.done or self._head_request
+        if self._head_request:
+            body = []  # whatever a service sends after the head of a HEAD is no body
+        if not end:
+            self._last_read = self._loop.time()
+        elif self.done and self.keep_alive and not self._head_request:
+            self.relay_to = None
+            self._pool._release(self)
+        else:  # after a HEAD the parser would expect the body its headers announce
+            self.relay_to = None
+            self.close()
+        relay.relay_response(self.status, self.headers, body, end)
+
+    def abandon(self) -> None:
+        """The client went away in the middle of the response: nobody is told."""
+        self.relay_to = None
+        self.close()
+
+    def framed(self) -> bool:
+        """Whether the response's headers say where its body ends (else the close does)."""
+        return any(name.lower() in (b"content-length", b"transfer-encoding")
+                   for name, _ in self.headers)
+
+    def pause_reading(self) -> None:
+        if not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._paused and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
 
     def write(self, data: bytes) -> None:
         if self.closed or self.transport is None:
@@ -119,9 +238,7 @@ class _Connection(asyncio.Protocol):
 
     def take(self) -> list[bytes]:
         chunks, self.chunks, self.buffered = self.chunks, [], 0
-        if self._paused and self.transport is not None:
-            self._paused = False
-            self.transport.resume_reading()
+        self.resume_reading()
         return chunks
 
     async def wait(self) -> None:
@@ -143,7 +260,7 @@ class _Connection(asyncio.Protocol):
 
     def _time_out(self, waiter: asyncio.Future[None]) -> None:
         if not waiter.done():
-            waiter.set_exception(UpstreamError("the service did not answer in time"))
+            waiter.set_exception(UpstreamTimeout("the service did not answer in time"))
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -160,8 +277,7 @@ class _Connection(asyncio.Protocol):
 
 class UpstreamResponse:
     def __init__(self, pool: UpstreamPool, connection: _Connection, head: bool) -> None:
-        assert connection.parser is not None
-        self.status: int = connection.parser.get_status_code()
+        self.status: int = connection.status
         self.headers = connection.headers
         self._pool = pool
         self._connection: _Connection | None = connection
@@ -178,8 +294,10 @@ class UpstreamResponse:
                     yield chunk
             if connection.done:
                 break
-            if connection.closed:  # a body delimited by the end of the connection
+            if connection.closed:  # a body delimited by the end of the connection, or cut
                 self.close()
+                if connection.error is not None or connection.framed():
+                    raise UpstreamError("the service broke off its response")
                 return
             await connection.wait()
         self._connection = None
@@ -208,6 +326,19 @@ class UpstreamPool:
         # (uvicorn closes idle connections after 5 s).
         self._idle_timeout = idle_timeout
         self._host_header = f"host: {host}:{port}\r\n".encode()
+
+    def relay(self, head: bytes, relay: ResponseRelay, head_request: bool) -> _Connection | None:
+        """The fast path: sends a request without body (``head``: its request line and
+        headers, ``request_head``) on an idle connection; the response goes to ``relay``.
+        ``None`` when no connection is idle: the caller takes the path that connects."""
+        now = time.monotonic()
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.reusable(now, self._idle_timeout):
+                connection.send(head, relay, head_request)
+                return connection
+            connection.close()
+        return None
 
     async def request(self, method: str, target: str, headers: Headers,
                       body: AsyncIterator[bytes] | None) -> UpstreamResponse:
@@ -245,17 +376,21 @@ class UpstreamPool:
         raise UpstreamError("unreachable")
 
     def _head(self, method: str, target: str, headers: Headers, chunked: bool) -> bytes:
-        parts = [f"{method} {target} HTTP/1.1\r\n".encode("latin-1"), self._host_header]
-        for name, value in headers:
-            parts += (name, b": ", value, b"\r\n")
+        lines = [name + b": " + value + b"\r\n" for name, value in headers]
         if chunked:
-            parts.append(b"transfer-encoding: chunked\r\n")
-        parts.append(b"\r\n")
-        head = b"".join(parts)
-        lines = len(headers) + 3 + chunked
-        if head.count(b"\n") != lines or head.count(b"\r") != lines:
+            lines.append(b"transfer-encoding: chunked\r\n")
+        head = self.request_head(method.encode("latin-1"), target.encode("latin-1"), lines)
+        if head is None:
             raise UpstreamError("a header or the target contains a line break")
         return head
+
+    def request_head(self, method: bytes, target: bytes, lines: list[bytes]) -> bytes | None:
+        """The request line, ``Host`` and the header ``lines`` (each ending in CRLF);
+        ``None`` if a line break hides anywhere (a header injected into the request)."""
+        head = b"%b %b HTTP/1.1\r\n%b%b\r\n" % (method, target, self._host_header,
+                                                 b"".join(lines))
+        breaks = len(lines) + 3
+        return head if head.count(b"\n") == breaks and head.count(b"\r") == breaks else None
 
     async def _acquire(self, fresh: bool) -> _Connection:
         now = time.monotonic()
@@ -267,7 +402,7 @@ class UpstreamPool:
         loop = asyncio.get_running_loop()
         try:
             _, connection = await asyncio.wait_for(
-                loop.create_connection(lambda: _Connection(self._read_timeout),
+                loop.create_connection(lambda: _Connection(self, self._read_timeout),
                                        self.host, self.port),
                 self._connect_timeout,
             )
@@ -276,7 +411,7 @@ class UpstreamPool:
         return connection
 
     def _release(self, connection: _Connection) -> None:
-        connection.parser = None
+        connection.busy = False
         if len(self._idle) < self._max_idle and not connection.closed:
             connection.idle_since = time.monotonic()
             self._idle.append(connection)

@@ -384,3 +384,28 @@ def test_a_cached_token_is_verified_again_when_its_kid_gets_another_key(idp: Fak
         verifier.verify(token)
     assert caught.value.reason == "signature"
     assert token not in verifier._cache
+
+
+def test_cached_answers_within_the_tokens_window_and_only_for_its_key(idp: FakeIdp) -> None:
+    """``cached`` is the fast path's check: the same window as ``verify``'s time checks
+    (leeway included, to the boundary), and nothing once the key set changed."""
+    start = int(time.time())  # PyJWT checks the first verification against the real clock
+    now = [float(start)]
+    issuer = Issuer(issuer=ISSUER, jwks_url=JWKS_URL, audiences=(AUDIENCE,))
+    verifier = TokenVerifier([issuer], Policy(leeway_seconds=30, jwks_min_refresh_seconds=0),
+                             fetch=idp.fetch, clock=lambda: now[0])
+    token = mint(RSA, claims(iat=start, nbf=start, exp=start + 60))
+    assert verifier.cached(token) is None  # never verified
+    identity = verifier.verify(token)
+    for moment, valid in ((start - 30, True), (start - 30.001, False),
+                          (start + 60 + 29.999, True), (start + 60 + 30, False)):
+        now[0] = moment
+        assert (verifier.cached(token) is identity) is valid, moment
+        if not valid:  # verify agrees, and says why
+            with pytest.raises(TokenError, match=r"expired|not valid yet"):
+                verifier.verify(token)
+            now[0] = start
+            identity = verifier.verify(token)
+    idp.keys = [RSA]
+    verifier.jwks(ISSUER).refresh()  # the same key, but a new key set
+    assert verifier.cached(token) is None
