@@ -211,13 +211,13 @@ def main() -> None:
         cluster.start(timeout=120)
         kafka = KafkaSettings(bootstrap_servers=cluster.bootstrap_servers)
     try:
-        run(args, kafka, work)
+        run(args, kafka, work, broker_pid=cluster.pid(0) if cluster else None)
     finally:
         if cluster:
             cluster.stop()
 
 
-def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> None:
+def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path, broker_pid: int | None) -> None:
     services: list[Service[Any]] = [customer, operator, interaction, routing, ticket, notification]
     ensure_topics(kafka, [f"{s.name}.{k}" for s in services for k in ("events", "commands", "dlq")])
     sender = CommandSender(kafka, "bench")
@@ -237,8 +237,12 @@ def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path) -> None:
         processes.append(
             start_component("adapters.telephony_webhook", kafka, work, {"TROUPE_HTTP_PORT": adapter_port})
         )
+    watched = {"bench (platform + desks)": os.getpid()}
+    watched |= {str(p.args[-1]).rsplit(".", 1)[-1]: p.pid for p in processes}
+    if broker_pid is not None:
+        watched["kafka broker"] = broker_pid
     try:
-        measure(args, sender, desks, None if args.in_process else f"http://127.0.0.1:{adapter_port}")
+        measure(args, sender, desks, None if args.in_process else f"http://127.0.0.1:{adapter_port}", watched)
     finally:
         failed = [r.service.name for r in runtimes if r.failed]
         failed += [str(p.args) for p in processes if p.poll() is not None]
@@ -287,7 +291,15 @@ def wait_for_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"nothing answers at {url}")
 
 
-def measure(args: argparse.Namespace, sender: CommandSender, desks: Desks, adapter_url: str | None) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    args: argparse.Namespace, sender: CommandSender, desks: Desks, adapter_url: str | None, watched: dict[str, int]
+) -> None:
     actor = records.system("bench")
     operators = [(f"{site}-{n}", site) for site in SITES for n in range(args.operators_per_site)]
     registered = [
@@ -319,8 +331,10 @@ def measure(args: argparse.Namespace, sender: CommandSender, desks: Desks, adapt
         wait_assigned(desks, warm, 120)
         print(f"warmed up ({len(warm)} calls), now {total} calls at {args.rate}/s", flush=True)
         sent: dict[str, float] = {}
+        cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
         play(client, pool, sent, args.rate, total)
     wait_assigned(desks, sent, 60)
+    cpu_used = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in watched.items()}
     done = [i for i in sent if i in desks.assigned]
     latencies = [(desks.assigned[i] - sent[i]) * 1000 for i in done]
     span = max(desks.assigned[i] for i in done) - min(sent.values())
@@ -336,9 +350,21 @@ def measure(args: argparse.Namespace, sender: CommandSender, desks: Desks, adapt
             "adapter in -> assignment decided (the event's own clock, no read-back): "
             f"p50 {statistics.median(decided):.1f} ms, p99 {percentile(decided, 0.99):.1f} ms"
         )
+    start = min(sent.values())
+    print("read back by 10 s window of sending (a fresh broker compiles its hot code in the first minute):")
+    for window in range(int((max(sent.values()) - start) // 10) + 1):
+        inside = [latency for call, latency in zip(done, latencies, strict=True)
+                  if int((sent[call] - start) // 10) == window]
+        if inside:
+            print(f"  {window * 10:3d}-{window * 10 + 10:3d} s: p50 {statistics.median(inside):7.1f} ms, "
+                  f"p99 {percentile(inside, 0.99):7.1f} ms")
     print("median time to each step (from the adapter's request, by the events' clocks):")
     for step, millis in desks.steps(sent).items():
         print(f"  {step:<22} {millis:8.1f} ms")
+    print(f"CPU per call (ms of CPU time, {len(done)} calls; the measured span's cores in use):")
+    for name, used in sorted(cpu_used.items(), key=lambda item: -item[1]):
+        print(f"  {name:<24} {used * 1000 / max(1, len(done)):7.2f} ms  {used / span:5.2f} cores")
+    print(f"  {'all':<24} {sum(cpu_used.values()) * 1000 / max(1, len(done)):7.2f} ms")
     if server is not None:
         server.stop()
 

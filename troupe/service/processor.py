@@ -14,6 +14,10 @@ instance owns, is also decided at once, in the transaction that sent it: a
 reaction costs one transaction, not two (event → command, command → event). Its
 record still goes to the commands topic, so the log keeps every command, and is
 recognized as applied when it arrives.
+
+What a transaction committed on the partitions this instance owns goes straight
+into the store (the replica stops reading those partitions back): the store is
+current as soon as the commit returns.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ from troupe.service.declaration import (
     TickDeclaration,
     Unchanged,
 )
-from troupe.service.replica import Replica
+from troupe.service.replica import AppliedEvent, Replica
 from troupe.settings import KafkaSettings
 from troupe.state.views import Versioned, Views
 
@@ -155,6 +159,10 @@ class Processor:
         # before the store has seen its event.
         self._recent_commands: OrderedDict[str, None] = OrderedDict()
         self._batch_commands: set[str] = set()
+        # The open transaction's events, and the last offset of each partition
+        # they went to (from the delivery reports), for the store.
+        self._written: list[AppliedEvent] = []
+        self._written_offsets: dict[int, int] = {}
         self._applied_before: set[str] = set()
         self._decoded: dict[int, envelope_pb2.CommandEnvelope] = {}
         self._latencies: dict[str, Any] = {}
@@ -250,6 +258,7 @@ class Processor:
         if revoked:
             self._owned = {k: v for k, v in self._owned.items() if v[2] not in revoked}
             self._owned_command_partitions -= revoked
+            self.replica.take_back(revoked)
             for partition in revoked:
                 self._restoring.pop(partition, None)
         self._paused_low -= set(partitions)
@@ -264,6 +273,7 @@ class Processor:
             del self._restoring[partition]
         self._owned_command_partitions.update(done)
         if done:
+            self.replica.hand_over(set(done))
             self.consumer.resume([TopicPartition(self.service.commands_topic, p) for p in done])
 
     def _apply_priorities(self) -> None:
@@ -336,6 +346,11 @@ class Processor:
 
     def _begin(self) -> None:
         """Begins a transaction with nothing of the previous one's state."""
+        # Delivery reports of an aborted transaction's events are served (and
+        # forgotten) here, not counted as this one's.
+        self.producer.poll(0)
+        self._written = []
+        self._written_offsets = {}
         self._batch_commands = set()
         self._decided_at_once = 0
         # One clock reading for the transaction's events: they commit together.
@@ -344,6 +359,11 @@ class Processor:
 
     def _committed(self, pending: dict[str, Owned]) -> None:
         """What a committed transaction changed becomes this instance's knowledge."""
+        if self._written:
+            self.producer.poll(0)  # the delivery reports, with the events' offsets
+            topic = self.service.events_topic
+            offsets = {(topic, partition): offset + 1 for partition, offset in self._written_offsets.items()}
+            self.replica.written(self._written, offsets)
         self._owned.update(pending)
         self._trim_owned()
         self._remember_commands(self._batch_commands)
@@ -499,9 +519,27 @@ class Processor:
             event.SerializeToString(),
             cause.entity_id,
             headers=[*trace_headers, (EVENT_TYPE_HEADER, self._type_header(event_type))],
+            on_delivery=self._event_delivered,
         )
-        pending[cause.entity_id] = (version + 1, event.state.value, partition)
+        state_bytes = event.state.value
+        pending[cause.entity_id] = (version + 1, state_bytes, partition)
+        self._written.append(
+            AppliedEvent(
+                self.service.events_topic,
+                partition,
+                cause.entity_id,
+                version + 1,
+                event_type,
+                state_bytes,
+                cause.record_id,
+                event.event_id,
+            )
+        )
         self._batch_commands.add(cause.record_id)
+
+    def _event_delivered(self, error: KafkaError | None, message: Message) -> None:
+        if error is None and message.offset() > self._written_offsets.get(message.partition(), -1):
+            self._written_offsets[message.partition()] = message.offset()
 
     def _handle_event(self, message: Message, pending: dict[str, Owned]) -> None:
         declared_type = _event_type(message)

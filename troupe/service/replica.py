@@ -5,6 +5,13 @@ It reads every partition (no consumer group), read_committed, from the offsets
 the store last applied, and applies each batch in one SQLite transaction. It also
 tells waiting callers what became of their commands (the event that a command
 caused, or its DLQ record) and wakes reads that wait for a version.
+
+The processor of this instance writes what it commits on the partitions it owns
+straight into the store (``written``) and hands those partitions over: the
+replica stops reading them (reading its own writes back cost as much as making
+them) and reads them again from where it stopped when they are taken back. Both
+writers only ever move the store forward, so a record applied twice changes
+nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import logging
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaError, TopicPartition
@@ -28,6 +35,20 @@ from troupe.settings import KafkaSettings
 from troupe.state.store import AppliedCommand, EntityChange, Store, StoredEntity
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedEvent:
+    """What the store needs of one event (read from a topic or just committed)."""
+
+    topic: str
+    partition: int
+    entity_id: str
+    version: int
+    event_type: str
+    state: bytes
+    causation_id: str
+    event_id: str
 
 
 class Replica:
@@ -49,6 +70,10 @@ class Replica:
         self.outcomes_topic = outcomes_topic
         self.name = name
         self._positions: dict[tuple[str, int], int] = {}
+        # Own-topic partitions the processor writes into the store itself.
+        self._handed_over: set[int] = set()
+        self._paused: set[int] = set()
+        self._hand_over_lock = threading.Lock()
         self._expected: dict[str, Future[Outcome]] = {}
         self._expected_lock = threading.Lock()
         self._applied = threading.Condition()
@@ -76,6 +101,7 @@ class Replica:
             consumer.assign(self._assignment(consumer))
             self._ready.set()
             while not self._stop.is_set():
+                self._follow_hand_overs(consumer)
                 batch = clients.poll_batch(consumer, 10_000, 0.05)
                 if batch:
                     self._apply(batch)
@@ -107,10 +133,7 @@ class Replica:
     # -- applying ----------------------------------------------------------
 
     def _apply(self, batch: list[Any]) -> None:
-        # Only the latest version of each entity in the batch is written (and has
-        # its lookups computed); every event still records the command it applied.
-        latest: dict[tuple[str, str], EntityChange] = {}
-        applied: list[AppliedCommand] = []
+        events: list[AppliedEvent] = []
         offsets: dict[tuple[str, int], int] = {}
         outcomes: list[Outcome] = []
         for message in batch:
@@ -133,29 +156,85 @@ class Replica:
                     extra=logs.fields(topic=topic, partition=message.partition(), offset=message.offset()),
                 )
                 continue
-            key = (topic, event.entity_id)
-            known = latest.get(key)
-            if known is None or event.entity_version > known.version:
-                latest[key] = EntityChange(
-                    topic, event.entity_id, event.entity_version, event.type, event.state.value, message.partition()
+            events.append(
+                AppliedEvent(
+                    topic,
+                    message.partition(),
+                    event.entity_id,
+                    event.entity_version,
+                    event.type,
+                    event.state.value,
+                    event.causation_id,
+                    event.event_id,
                 )
+            )
+        self._store(events, offsets, outcomes)
+
+    def written(self, events: list[AppliedEvent], offsets: dict[tuple[str, int], int]) -> None:
+        """The processor's committed events, into the store as if they had been read."""
+        self._store(events, offsets, [])
+
+    def _store(
+        self, events: list[AppliedEvent], offsets: dict[tuple[str, int], int], outcomes: list[Outcome]
+    ) -> None:
+        # Only the latest version of each entity is written (and has its look-ups
+        # computed); every event still records the command it applied.
+        latest: dict[tuple[str, str], AppliedEvent] = {}
+        applied: list[AppliedCommand] = []
+        for event in events:
+            key = (event.topic, event.entity_id)
+            known = latest.get(key)
+            if known is None or event.version > known.version:
+                latest[key] = event
             if event.causation_id:
-                if topic == self.own_topic:
-                    applied.append((topic, event.causation_id, event.entity_id, event.entity_version))
-                outcomes.append(Outcome(event.causation_id, event.entity_id, event.entity_version, event.event_id))
-        changes = [self._with_lookups(change) for change in latest.values()]
+                if event.topic == self.own_topic:
+                    applied.append((event.topic, event.causation_id, event.entity_id, event.version))
+                if self._expected:
+                    outcomes.append(Outcome(event.causation_id, event.entity_id, event.version, event.event_id))
+        changes = [self._change(event) for event in latest.values()]
         if changes or offsets:
             self.store.apply(changes, offsets, applied)
         with self._applied:
-            self._positions.update(offsets)
+            for partition, offset in offsets.items():
+                if offset > self._positions.get(partition, -1):
+                    self._positions[partition] = offset
             self._applied.notify_all()
         self._resolve(outcomes)
 
-    def _with_lookups(self, change: EntityChange) -> EntityChange:
-        keys = self.lookup_keys.get(change.topic)
-        if keys is None:
-            return change
-        return replace(change, lookups=keys(change.state))
+    def _change(self, event: AppliedEvent) -> EntityChange:
+        keys = self.lookup_keys.get(event.topic)
+        return EntityChange(
+            event.topic,
+            event.entity_id,
+            event.version,
+            event.event_type,
+            event.state,
+            event.partition,
+            lookups=keys(event.state) if keys is not None else None,
+        )
+
+    # -- partitions the processor writes itself -----------------------------
+
+    def hand_over(self, partitions: set[int]) -> None:
+        """The processor owns these own-topic partitions now and writes their events."""
+        with self._hand_over_lock:
+            self._handed_over |= partitions
+
+    def take_back(self, partitions: set[int]) -> None:
+        """The processor no longer owns these: read them again from where reading stopped."""
+        with self._hand_over_lock:
+            self._handed_over -= partitions
+
+    def _follow_hand_overs(self, consumer: Any) -> None:
+        with self._hand_over_lock:
+            handed_over = set(self._handed_over)
+        if handed_over == self._paused:
+            return
+        if pause := handed_over - self._paused:
+            consumer.pause([TopicPartition(self.own_topic, p) for p in pause])
+        if resume := self._paused - handed_over:
+            consumer.resume([TopicPartition(self.own_topic, p) for p in resume])
+        self._paused = handed_over
 
     def _dead_letter_outcome(self, message: Any) -> list[Outcome]:
         try:

@@ -111,41 +111,60 @@ class Store:
         applied: Iterable[AppliedCommand] = (),
     ) -> None:
         """Applies a batch of events, the commands they applied and the offsets
-        after them, atomically. ``changes`` may hold several versions of an
-        entity; the store keeps the highest."""
+        after them, atomically. Two writers may apply the same events (the
+        processor writes what it committed, the replica what it reads), so a
+        change not newer than the stored version is skipped, look-ups included,
+        and an offset never moves back."""
         db = self._connection()
-        db.execute("BEGIN")
+        # The write lock up front: a read that later wants to write can fail
+        # at once when the other writer got there first; a waiting BEGIN cannot.
+        db.execute("BEGIN IMMEDIATE")
         try:
+            latest = self._newer_than_stored(changes)
             db.executemany(
                 "INSERT INTO entities (topic, entity_id, partition, version, event_type, state)"
                 " VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (topic, entity_id) DO UPDATE SET"
                 " version = excluded.version, event_type = excluded.event_type,"
                 " state = excluded.state WHERE excluded.version > entities.version",
-                ((c.topic, c.entity_id, c.partition, c.version, c.event_type, c.state) for c in changes),
+                ((c.topic, c.entity_id, c.partition, c.version, c.event_type, c.state) for c in latest),
             )
             db.executemany(
                 "INSERT OR IGNORE INTO applied_commands (topic, command_id, entity_id, version) VALUES (?, ?, ?, ?)",
-                [*((c.topic, c.command_id, c.entity_id, c.version) for c in changes if c.command_id), *applied],
+                [*((c.topic, c.command_id, c.entity_id, c.version) for c in latest if c.command_id), *applied],
             )
-            indexed = [c for c in changes if c.lookups is not None]
+            indexed = [c for c in latest if c.lookups is not None]
             if indexed:
-                # Only the latest version of an entity decides its lookups.
-                latest = {(c.topic, c.entity_id): c for c in sorted(indexed, key=lambda c: c.version)}
-                db.executemany("DELETE FROM lookups WHERE topic = ? AND entity_id = ?", list(latest))
+                db.executemany(
+                    "DELETE FROM lookups WHERE topic = ? AND entity_id = ?", [(c.topic, c.entity_id) for c in indexed]
+                )
                 db.executemany(
                     "INSERT OR IGNORE INTO lookups (topic, name, value, entity_id) VALUES (?, ?, ?, ?)",
-                    [(c.topic, name, value, c.entity_id) for c in latest.values() for name, value in c.lookups or ()],
+                    [(c.topic, name, value, c.entity_id) for c in indexed for name, value in c.lookups or ()],
                 )
             db.executemany(
                 "INSERT INTO offsets (topic, partition, next_offset) VALUES (?, ?, ?)"
-                " ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
+                " ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset"
+                " WHERE excluded.next_offset > offsets.next_offset",
                 ((topic, partition, offset) for (topic, partition), offset in offsets.items()),
             )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def _newer_than_stored(self, changes: Iterable[EntityChange]) -> list[EntityChange]:
+        """The latest change of each entity, if it is newer than the stored version."""
+        latest: dict[tuple[str, str], EntityChange] = {}
+        for change in changes:
+            known = latest.get((change.topic, change.entity_id))
+            if known is None or change.version > known.version:
+                latest[(change.topic, change.entity_id)] = change
+        stored: dict[tuple[str, str], int] = {}
+        for topic in {topic for topic, _ in latest}:
+            ids = [entity_id for t, entity_id in latest if t == topic]
+            stored.update({(topic, entity_id): version for entity_id, version in self.versions(topic, ids).items()})
+        return [c for key, c in latest.items() if c.version > stored.get(key, 0)]
 
     def get(self, topic: str, entity_id: str) -> StoredEntity | None:
         row = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from troupe.state.store import EntityChange, Store
@@ -38,6 +39,37 @@ def test_lookups_follow_the_latest_state(tmp_path: Path) -> None:
     store.apply([change("a", 2, b"y", (("phone", "+2"),))], {})
     assert store.find("customer.events", "phone", "+1") == []
     assert store.find("customer.events", "phone", "+2") == ["a"]
+
+
+def test_an_older_version_read_again_leaves_the_newer_lookups(tmp_path: Path) -> None:
+    # Given the processor wrote version 2 and the replica reads version 1 afterwards
+    store = Store(tmp_path / "s.sqlite")
+    store.apply([change("a", 2, b"y", (("phone", "+2"),))], {("customer.events", 0): 8})
+    # When
+    store.apply([change("a", 1, b"x", (("phone", "+1"),))], {("customer.events", 0): 4})
+    # Then version 2 stays whole: its state, its look-ups, its offset
+    assert store.find("customer.events", "phone", "+2") == ["a"]
+    assert store.find("customer.events", "phone", "+1") == []
+    assert store.offsets() == {("customer.events", 0): 8}
+    assert store.applied("customer.events", "cmd-a-2") == 2
+
+
+def test_two_writers_interleaved_end_at_the_latest_of_each(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+
+    def write(versions: range) -> None:
+        for version in versions:
+            store.apply([change("a", version, str(version).encode())], {("customer.events", 0): version + 1})
+
+    writers = [threading.Thread(target=write, args=(range(start, 200, 2),)) for start in (1, 2)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    stored = store.get("customer.events", "a")
+    assert stored is not None
+    assert (stored.version, stored.state) == (199, b"199")
+    assert store.offsets() == {("customer.events", 0): 200}
 
 
 def test_applied_commands_are_remembered(tmp_path: Path) -> None:
