@@ -234,9 +234,7 @@ def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path, broker_pid: 
         processes = [start_component(f"services.{s.name}", kafka, work) for s in services]
         # The adapter too, so that this process only plays the platform and the desks.
         adapter_port = str(args.broker_port + 300)  # +100 is the broker's controller
-        processes.append(
-            start_component("adapters.telephony_webhook", kafka, work, {"TROUPE_HTTP_PORT": adapter_port})
-        )
+        processes.append(start_component("adapters.telephony_webhook", kafka, work, {"TROUPE_HTTP_PORT": adapter_port}))
     watched = {"bench (platform + desks)": os.getpid()}
     watched |= {str(p.args[-1]).rsplit(".", 1)[-1]: p.pid for p in processes}
     if broker_pid is not None:
@@ -353,11 +351,14 @@ def measure(
     start = min(sent.values())
     print("read back by 10 s window of sending (a fresh broker compiles its hot code in the first minute):")
     for window in range(int((max(sent.values()) - start) // 10) + 1):
-        inside = [latency for call, latency in zip(done, latencies, strict=True)
-                  if int((sent[call] - start) // 10) == window]
+        inside = [
+            latency for call, latency in zip(done, latencies, strict=True) if int((sent[call] - start) // 10) == window
+        ]
         if inside:
-            print(f"  {window * 10:3d}-{window * 10 + 10:3d} s: p50 {statistics.median(inside):7.1f} ms, "
-                  f"p99 {percentile(inside, 0.99):7.1f} ms")
+            print(
+                f"  {window * 10:3d}-{window * 10 + 10:3d} s: p50 {statistics.median(inside):7.1f} ms, "
+                f"p99 {percentile(inside, 0.99):7.1f} ms"
+            )
     print("median time to each step (from the adapter's request, by the events' clocks):")
     for step, millis in desks.steps(sent).items():
         print(f"  {step:<22} {millis:8.1f} ms")

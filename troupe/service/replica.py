@@ -174,9 +174,7 @@ class Replica:
         """The processor's committed events, into the store as if they had been read."""
         self._store(events, offsets, [])
 
-    def _store(
-        self, events: list[AppliedEvent], offsets: dict[tuple[str, int], int], outcomes: list[Outcome]
-    ) -> None:
+    def _store(self, events: list[AppliedEvent], offsets: dict[tuple[str, int], int], outcomes: list[Outcome]) -> None:
         # Only the latest version of each entity is written (and has its look-ups
         # computed); every event still records the command it applied.
         latest: dict[tuple[str, str], AppliedEvent] = {}
