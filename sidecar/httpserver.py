@@ -351,12 +351,7 @@ class HttpProtocol(asyncio.Protocol):
         if self._current is None and self.transport is not None:
             self.transport.close()
 
-    # -- httptools callbacks -----------------------------------------------------------
-    def on_message_begin(self) -> None:
-        self._url = b""
-        self._headers = []
-        self._head_bytes = 0
-
+    # -- httptools callbacks (a message's URL and headers are reset once it is taken) ----
     def on_url(self, url: bytes) -> None:
         self._url += url
         self._count(len(url))
@@ -378,16 +373,16 @@ class HttpProtocol(asyncio.Protocol):
             return
         keep_alive = (parser.get_http_version() != "1.0" and parser.should_keep_alive()
                       and not self._closing)
+        url, headers = self._url, self._headers
+        self._url, self._headers, self._head_bytes = b"", [], 0
         request: Exchange | _Relay
-        fast = (self.app.fast_request(method, self._url, self._headers, self.client)
+        fast = (self.app.fast_request(method, url, headers, self.client)
                 if method in FAST_METHODS else None)
         if fast is not None:
-            request = _Relay(self, method, self._url, self._headers, keep_alive, fast)
+            request = _Relay(self, method, url, headers, keep_alive, fast)
         else:
-            expect = any(n == b"expect" and v.lower() == b"100-continue"
-                         for n, v in self._headers)
-            request = self._parsing = self._exchange(method, self._url, self._headers,
-                                                     keep_alive, expect)
+            expect = any(n == b"expect" and v.lower() == b"100-continue" for n, v in headers)
+            request = self._parsing = self._exchange(method, url, headers, keep_alive, expect)
         if self._current is None:
             self._start(request)
         else:  # pipelined: answered after the current one

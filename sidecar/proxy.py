@@ -29,7 +29,7 @@ import dataclasses
 import functools
 import json
 import logging
-import os
+import random
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -59,7 +59,7 @@ from sidecar.audit import AuditLog, AuditUnavailableError
 from sidecar.httpserver import HOP_BY_HOP, Disconnected, Exchange
 from sidecar.rules import SAFE_METHODS, NormalizedPath, PathError, Rules, normalize_path
 from sidecar.tokens import Identity, TokenError, TokenVerifier
-from sidecar.upstream import UpstreamError, UpstreamPool
+from sidecar.upstream import UpstreamError, UpstreamPool, header_lines, line_breaks
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +79,12 @@ WS_CLIENT_ONLY = frozenset({
 })
 IDENTITY_PREFIXES_BYTES = tuple(prefix.encode() for prefix in IDENTITY_PREFIXES)
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-# Request headers the fast path reads; a body or an Expect sends the request to ``http``.
-_FAST_READS = frozenset({b"authorization", b"x-request-id", b"x-correlation-id",
-                         b"content-length", b"transfer-encoding", b"expect"})
+# What the fast path does with a request header, by its name: pass it on, drop it, read
+# it, or leave the request to ``http`` (a body, an Expect).
+_PASS, _DROP, _AUTHORIZATION, _REQUEST_ID, _CORRELATION_ID, _NOT_FAST = range(6)
+_FAST_READS = {b"authorization": _AUTHORIZATION, b"x-request-id": _REQUEST_ID,
+               b"x-correlation-id": _CORRELATION_ID, b"content-length": _NOT_FAST,
+               b"transfer-encoding": _NOT_FAST, b"expect": _NOT_FAST}
 # The fast path's caches (tokens, rule answers) are emptied when they reach this size.
 _FAST_CACHE_SIZE = 10_000
 
@@ -159,8 +162,7 @@ class _KnownToken:
     token: str
     identity: Identity
     routes: _Routes
-    lines: list[bytes]  # the identity headers for the service
-
+    headers: bytes  # its header lines for the service: Authorization, the identity
 
 class SidecarApp:
     def __init__(self, config: ProxyConfig) -> None:
@@ -179,6 +181,7 @@ class SidecarApp:
         self._routes: dict[tuple[str, ...] | None, _Routes] = {}
         self._public = self._routes_of(None)
         self._tokens: dict[bytes, _KnownToken] = {}
+        self._header_kinds: dict[bytes, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -291,23 +294,26 @@ class SidecarApp:
             return None
         lines: list[bytes] = []
         authorization: bytes | None = None
-        request_id: str | None = None
-        correlation_id: str | None = None
+        request_id = correlation_id = ""
+        kinds = self._header_kinds
         for name, value in headers:  # names are in lower case (sidecar.httpserver)
-            if name in _FAST_READS:
-                if name == b"authorization":
-                    if authorization is not None:
-                        return None  # refused by http
-                    authorization = value
-                elif name == b"x-request-id":
-                    request_id = value.decode("latin-1") if request_id is None else request_id
-                elif name == b"x-correlation-id":
-                    correlation_id = (value.decode("latin-1") if correlation_id is None
-                                      else correlation_id)
-                elif name != b"content-length" or value != b"0":
-                    return None  # a body, or Expect
-            if self._passes(name):
+            kind = kinds.get(name)
+            if kind is None:
+                kind = self._header_kind(name)
+            if kind == _PASS:
                 lines.append(name + b": " + value + b"\r\n")
+            elif kind == _DROP:
+                pass
+            elif kind == _AUTHORIZATION:
+                if authorization is not None:
+                    return None  # refused by http
+                authorization = value
+            elif kind == _REQUEST_ID:
+                request_id = request_id or value.decode("latin-1")
+            elif kind == _CORRELATION_ID:
+                correlation_id = correlation_id or value.decode("latin-1")
+            else:
+                return None
         if authorization is None:
             routes = self._public
         else:
@@ -317,16 +323,26 @@ class SidecarApp:
                 if known is None:
                     return None
             routes = known.routes
-            lines += known.lines
+            lines.append(known.headers)
         target = routes.target(method, path)
         if target is None:
             return None
         if query:
             target += b"?" + query
-        request_id, correlation_id = _ids(request_id or "", correlation_id or "")
-        lines += [name + b": " + value + b"\r\n"
-                  for name, value in _request_headers(request_id, correlation_id, client)]
+        request_id, correlation_id = _ids(request_id, correlation_id)
+        lines.append(header_lines(_request_headers(request_id, correlation_id, client)))
+        # No line break can hide in these lines: llhttp refuses CR and LF in header
+        # values and the URL, the path is percent-encoded, ids are plain, and _know
+        # checked the token's lines.
         return self.upstream.request_head(method.encode(), target, lines)
+
+    def _header_kind(self, name: bytes) -> int:
+        kind = _FAST_READS.get(name)
+        if kind is None:
+            kind = _PASS if self._passes(name) else _DROP
+        if len(self._header_kinds) < 1024:  # names are the client's to choose
+            self._header_kinds[name] = kind
+        return kind
 
     def _know(self, authorization: bytes) -> _KnownToken | None:
         """The fast path's entry for a token ``TokenVerifier`` verified before and still
@@ -339,9 +355,13 @@ class SidecarApp:
         identity = self.config.verifier.cached(token)
         if identity is None:
             return None
-        known = _KnownToken(token, identity, self._routes_of(identity.roles),
-                            [name + b": " + value + b"\r\n"
-                             for name, value in _identity_headers(identity)])
+        headers = _identity_headers(identity)
+        if self._passes(b"authorization"):
+            headers = [(b"authorization", authorization), *headers]
+        lines = header_lines(headers)
+        if line_breaks(lines) != len(headers):
+            return None  # http refuses to send it (sidecar.upstream)
+        known = _KnownToken(token, identity, self._routes_of(identity.roles), lines)
         if len(self._tokens) >= _FAST_CACHE_SIZE:
             self._tokens.clear()
         self._tokens[authorization] = known
@@ -521,7 +541,7 @@ class SidecarApp:
         """Audits one client message (an action); False when it must not be forwarded."""
         identity = request.identity
         action = dataclasses.replace(request, kind=AUDIT_KIND_WEBSOCKET_MESSAGE,
-                                     request_id=os.urandom(16).hex(),
+                                     request_id=_new_id(),
                                      entity_id=_message_entity(data) or request.entity_id)
         correlation = _message_field(data, "correlation_id")
         if correlation and _ID.fullmatch(correlation):
@@ -552,11 +572,18 @@ def _identity_headers(identity: Identity) -> list[tuple[bytes, bytes]]:
     ]
 
 
+def _new_id() -> str:
+    """128 random bits. A request id is no secret (a client may bring its own), so the
+    process's generator (seeded from the system's) serves, without a system call."""
+    return random.randbytes(16).hex()
+
+
 def _ids(request_id: str, correlation_id: str) -> tuple[str, str]:
     """The request id (the client's if it is a plain id, else a new one) and the
     correlation id (the client's if plain, else the request id)."""
-    request_id = request_id if _ID.fullmatch(request_id) else os.urandom(16).hex()
-    return request_id, correlation_id if _ID.fullmatch(correlation_id) else request_id
+    request_id = request_id if request_id and _ID.fullmatch(request_id) else _new_id()
+    plain = correlation_id and _ID.fullmatch(correlation_id)
+    return request_id, correlation_id if plain else request_id
 
 
 def _request_headers(request_id: str, correlation_id: str,

@@ -48,6 +48,17 @@ class ResponseRelay(Protocol):
     def relay_failed(self, error: UpstreamError) -> None: ...
 
 
+def header_lines(headers: Headers) -> bytes:
+    """Headers as they go on the wire: a ``name: value`` line each, ending in CRLF."""
+    return b"".join([name + b": " + value + b"\r\n" for name, value in headers])
+
+
+def line_breaks(data: bytes) -> int:
+    """How many lines ``data`` has, or -1 if a CR or LF stands alone (or is doubled)."""
+    lines = data.count(b"\n")
+    return lines if data.count(b"\r") == lines else -1
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; its parser callbacks collect the current response,
     which a ``ResponseRelay`` is handed after each read (the fast path) or an
@@ -376,21 +387,19 @@ class UpstreamPool:
         raise UpstreamError("unreachable")
 
     def _head(self, method: str, target: str, headers: Headers, chunked: bool) -> bytes:
-        lines = [name + b": " + value + b"\r\n" for name, value in headers]
         if chunked:
-            lines.append(b"transfer-encoding: chunked\r\n")
-        head = self.request_head(method.encode("latin-1"), target.encode("latin-1"), lines)
-        if head is None:
+            headers = [*headers, (b"transfer-encoding", b"chunked")]
+        head = self.request_head(method.encode("latin-1"), target.encode("latin-1"),
+                                 [header_lines(headers)])
+        if line_breaks(head) != len(headers) + 3:
             raise UpstreamError("a header or the target contains a line break")
         return head
 
-    def request_head(self, method: bytes, target: bytes, lines: list[bytes]) -> bytes | None:
-        """The request line, ``Host`` and the header ``lines`` (each ending in CRLF);
-        ``None`` if a line break hides anywhere (a header injected into the request)."""
-        head = b"%b %b HTTP/1.1\r\n%b%b\r\n" % (method, target, self._host_header,
-                                                 b"".join(lines))
-        breaks = len(lines) + 3
-        return head if head.count(b"\n") == breaks and head.count(b"\r") == breaks else None
+    def request_head(self, method: bytes, target: bytes, lines: list[bytes]) -> bytes:
+        """The request line, ``Host`` and the header ``lines`` (``header_lines``; a
+        line break anywhere else is the caller's to rule out)."""
+        return b"".join([method, b" ", target, b" HTTP/1.1\r\n", self._host_header, *lines,
+                         b"\r\n"])
 
     async def _acquire(self, fresh: bool) -> _Connection:
         now = time.monotonic()

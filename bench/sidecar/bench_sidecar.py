@@ -10,7 +10,10 @@ rules on each request (GET: not a change, so no audit record). The sidecar runs
 twice: as one process ("sidecar", against nginx's one worker) and with ``--workers``
 processes on its port ("sidecar-<N>w", default: one per core). For each target:
 
-* maximum requests/s: ``wrk`` (Debian's package), 1 thread, 32 connections;
+* maximum requests/s: ``wrk`` (Debian's package), 1 thread, 32 connections; and the
+  proxy's CPU time per request over that run (user + system time of its processes,
+  from /proc, divided by wrk's request count) — steadier than requests/s on a shared
+  machine, where the proxy gets whatever share of the cores the others leave it;
 * latency at a fixed rate (default 1,000 requests/s): an asyncio client over 16
   keep-alive connections; p50/p99 and the difference to the direct call.
 
@@ -116,17 +119,33 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
                 process.kill()
 
 
-def wrk(url: str, token: str, seconds: int) -> float:
+def wrk(url: str, token: str, seconds: int) -> tuple[float, int]:
+    """Requests/s and the number of requests."""
     wrk_bin = shutil.which("wrk") or "/usr/bin/wrk"
     output = subprocess.run(
         [wrk_bin, "-t1", "-c32", f"-d{seconds}s", "-H", f"Authorization: Bearer {token}", url],
         capture_output=True, text=True, check=True,
     ).stdout
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    count = re.search(r"(\d+) requests in", output)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if match is None or non2xx is not None:
+    if match is None or count is None or non2xx is not None:
         raise RuntimeError(f"wrk against {url} failed:\n{output}")
-    return float(match.group(1))
+    return float(match.group(1)), int(count.group(1))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system time of a process and its descendants so far (Linux /proc)."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += cpu_seconds(int(child))
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return total
 
 
 async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
@@ -217,6 +236,7 @@ def main() -> int:
     with processes() as started:
         started.append(subprocess.Popen([nginx, "-c", str(service_conf)], stdout=quiet, stderr=quiet))
         started.append(subprocess.Popen([nginx, "-c", str(proxy_conf)], stdout=quiet, stderr=quiet))
+        pids = {"direct": started[0].pid, "nginx": started[1].pid}
         started.append(subprocess.Popen(
             [*troupe, "idp", "run", "--listen", f"127.0.0.1:{idp}", "--key-dir",
              str(workdir / "idp")], cwd=ROOT, env=env, stdout=quiet, stderr=quiet))
@@ -226,13 +246,15 @@ def main() -> int:
                            data={"username": "olga", "password": "demo"}).json()["access_token"]
         sidecars = {"sidecar": (side, 1), f"sidecar-{args.workers}w": (side_n, args.workers)}
         for name, (port, workers) in sidecars.items():
-            started.append(subprocess.Popen(
+            sidecar = subprocess.Popen(
                 [*troupe, "sidecar", "run", "--service", "bench", "--rules", str(rules),
                  "--upstream", f"http://127.0.0.1:{service}", "--listen", f"127.0.0.1:{port}",
                  "--issuer", issuer, "--jwks-url", f"{issuer}/jwks.json", "--audience", "troupe",
                  "--instance-id", f"bench-{name}", "--spool-dir", str(workdir / "spool"),
                  "--workers", str(workers)],
-                cwd=ROOT, env=env, stdout=quiet, stderr=quiet))
+                cwd=ROOT, env=env, stdout=quiet, stderr=quiet)
+            started.append(sidecar)
+            pids[name] = sidecar.pid
         targets = {"direct": service, "nginx": proxy,
                    **{name: port for name, (port, _) in sidecars.items()}}
         for port in targets.values():
@@ -246,10 +268,13 @@ def main() -> int:
         for name, port in targets.items():
             url = f"http://127.0.0.1:{port}/tickets/1"
             wrk(url, token, 2)  # warm-up
-            throughput = wrk(url, token, args.seconds)
+            cpu_before = cpu_seconds(pids[name])
+            throughput, requests = wrk(url, token, args.seconds)
+            cpu = cpu_seconds(pids[name]) - cpu_before
             latencies = asyncio.run(fixed_rate(port, token, args.rate, args.seconds))
             results[name] = {
                 "max_rps": round(throughput),
+                "cpu_us_per_request": round(cpu / requests * 1e6, 1),
                 "p50_ms": round(percentile(latencies, 50), 3),
                 "p99_ms": round(percentile(latencies, 99), 3),
             }
