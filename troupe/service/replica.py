@@ -6,17 +6,18 @@ the store last applied, and applies each batch in one SQLite transaction. It als
 tells waiting callers what became of their commands (the event that a command
 caused, or its DLQ record) and wakes reads that wait for a version.
 
-The processor of this instance writes what it commits on the partitions it owns
-straight into the store (``written``) and hands those partitions over: the
-replica stops reading them (reading its own writes back cost as much as making
-them) and reads them again from where it stopped when they are taken back. Both
-writers only ever move the store forward, so a record applied twice changes
-nothing.
+The processor of this instance hands over what it commits on the partitions it
+owns (``written``), and a writer thread puts it into the store while the
+processor goes on; the replica stops reading those partitions (reading its own
+writes back cost as much as making them) and reads them again from where it
+stopped when they are taken back. Both writers only ever move the store forward,
+so a record applied twice changes nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from concurrent.futures import Future
@@ -51,6 +52,14 @@ class AppliedEvent:
     event_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A committed transaction's events and, per partition, the offset after its last."""
+
+    events: list[AppliedEvent]
+    offsets: dict[tuple[str, int], int]
+
+
 class Replica:
     def __init__(
         self,
@@ -80,12 +89,15 @@ class Replica:
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._writes: queue.SimpleQueue[Written | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write, name=f"{name}-writer", daemon=True)
         self.error: BaseException | None = None
 
     # -- lifecycle ---------------------------------------------------------
 
     def start(self, timeout: float = 30.0) -> None:
         self._thread.start()
+        self._writer.start()
         if not self._ready.wait(timeout):
             raise RuntimeError(f"{self.name} did not start: {self.error}")
         if self.error:
@@ -94,6 +106,8 @@ class Replica:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
+        self._writes.put(None)
+        self._writer.join(10)
 
     def _run(self) -> None:
         consumer = clients.consumer(self.kafka, group_id=None)
@@ -171,10 +185,32 @@ class Replica:
         self._store(events, offsets, outcomes)
 
     def written(self, events: list[AppliedEvent], offsets: dict[tuple[str, int], int]) -> None:
-        """The processor's committed events, into the store as if they had been read."""
-        self._store(events, offsets, [])
+        """The processor's committed events, each partition's up to the given offset:
+        into the store as if they had been read, by the writer thread."""
+        if self.error is not None:
+            raise RuntimeError(f"{self.name} stopped; the store is behind its topics") from self.error
+        self._writes.put(Written(events, offsets))
 
-    def _store(self, events: list[AppliedEvent], offsets: dict[tuple[str, int], int], outcomes: list[Outcome]) -> None:
+    def _write(self) -> None:
+        while (written := self._writes.get()) is not None:
+            try:
+                # A committed transaction ends with its commit marker right after its
+                # last record in each partition (nobody else writes a partition this
+                # instance owns): reading would stand past the marker.
+                positions = {key: offset + 1 for key, offset in written.offsets.items()}
+                self._store(written.events, written.offsets, [], positions)
+            except BaseException as error:  # the owner sees it through .error and health
+                self.error = error
+                log.exception("store writer stopped")
+                return
+
+    def _store(
+        self,
+        events: list[AppliedEvent],
+        offsets: dict[tuple[str, int], int],
+        outcomes: list[Outcome],
+        positions: dict[tuple[str, int], int] | None = None,
+    ) -> None:
         # Only the latest version of each entity is written (and has its look-ups
         # computed); every event still records the command it applied.
         latest: dict[tuple[str, str], AppliedEvent] = {}
@@ -193,7 +229,7 @@ class Replica:
         if changes or offsets:
             self.store.apply(changes, offsets, applied)
         with self._applied:
-            for partition, offset in offsets.items():
+            for partition, offset in (positions or offsets).items():
                 if offset > self._positions.get(partition, -1):
                     self._positions[partition] = offset
             self._applied.notify_all()
