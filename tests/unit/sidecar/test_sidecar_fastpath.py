@@ -477,3 +477,20 @@ def test_a_get_with_a_body_takes_the_full_path(fresh: Stack, client: Client) -> 
     response = client.ask(get("/plain/b", token, Content_Length="2") + b"hi")
     assert json.loads(response.body)["body"] == "hi"
     assert fresh.app.full == full + 1
+
+
+def test_idle_connections_close_after_the_keep_alive_timeout_busy_ones_do_not(
+    stack: Stack,
+) -> None:
+    app = SidecarApp(ProxyConfig(service="scripted", upstream=stack.app.config.upstream,
+                                 rules=RULES, verifier=stack.verifier, audit=stack.audit))
+    with serve(app, timeout_keep_alive=0.6) as port:
+        busy, idle = Client(port), Client(port)
+        assert idle.ask(get("/health")).status == 200
+        for _ in range(6):  # a request every 0.2 s: never idle for 0.6 s
+            assert busy.ask(get("/health")).status == 200
+            time.sleep(0.2)
+        assert idle.read(1) == [] and idle.closed
+        assert busy.ask(get("/health")).status == 200
+        busy.close()
+        idle.close()
