@@ -1,4 +1,4 @@
-"""The four loops the benchmark compares, and running one as a child process."""
+"""The loops the benchmark compares, and running one as a child process."""
 
 from __future__ import annotations
 
@@ -39,6 +39,13 @@ PLAIN = Contestant(
     "bench.plain.commands",
     "bench.plain.events",
 )
+PLAIN_STORE = Contestant(
+    "plain-store",
+    "plain confluent-kafka loop + SQLite store",
+    "exactly-once (Kafka transactions)",
+    "bench.plain-store.commands",
+    "bench.plain-store.events",
+)
 QUIX = Contestant(
     "quix",
     "Quix Streams",
@@ -53,7 +60,7 @@ FASTSTREAM = Contestant(
     "bench.faststream.commands",
     "bench.faststream.events",
 )
-ALL = (TROUPE, PLAIN, QUIX, FASTSTREAM)
+ALL = (TROUPE, PLAIN_STORE, PLAIN, QUIX, FASTSTREAM)
 
 
 class Child:

@@ -32,7 +32,7 @@ from troupe.kafka.local import LocalCluster, LocalKafkaError
 from troupe.settings import KafkaSettings
 
 from . import environment, measure, report, workload
-from .contestants import ALL, PLAIN, QUIX, TROUPE, Child, Contestant
+from .contestants import ALL, PLAIN, PLAIN_STORE, QUIX, TROUPE, Child, Contestant
 from .environment import ROOT
 
 BASE_PORT = 45092
@@ -69,9 +69,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default=",".join(c.name for c in ALL),
-        help="contestants, comma-separated: troupe,plain,quix,faststream",
+        help="contestants, comma-separated: troupe,plain-store,plain,quix,faststream",
     )
-    parser.add_argument("--latency", default="troupe,plain,quix", help="contestants whose hop latency is measured")
+    parser.add_argument(
+        "--latency", default="troupe,plain-store,plain,quix", help="contestants whose hop latency is measured"
+    )
     parser.add_argument(
         "--quix-latency-commit-interval",
         type=float,
@@ -131,6 +133,10 @@ def argv(run: Run, contestant: Contestant, phase: str) -> list[str]:
         ]
     if contestant is PLAIN:
         return [python, "-m", "bench.runtime.plain", *common, *io]
+    if contestant is PLAIN_STORE:
+        store = WORK / "state" / "plain-store.sqlite"
+        store.parent.mkdir(parents=True, exist_ok=True)
+        return [python, "-m", "bench.runtime.plain", *common, *io, "--store", str(store)]
     if contestant is QUIX:
         assert run.quix is not None
         interval = run.args.quix_latency_commit_interval if phase == "latency" else 5.0

@@ -4,14 +4,18 @@ consume a batch → decode each CommandEnvelope → the same decision as the cus
 service → produce the event Envelope (trace header passed through) →
 send_offsets_to_transaction → commit_transaction. Entity states live in a dict,
 changed only once their transaction committed (copy on write), so an aborted
-batch can be processed again. Client settings are the ones the Troupe runtime
-uses (troupe/bus/clients.py), so the two differ only in the loop.
+batch can be processed again. With ``--store`` the loop also keeps them where a
+service must, in an SQLite file (WAL, one upsert per changed entity and
+transaction, after the commit), which is the work the issue measures ("store
+updated"). Client settings are the ones the Troupe runtime uses
+(troupe/bus/clients.py), so the two differ only in the loop.
 
-Run by the benchmark: ``python -m bench.runtime.plain --bootstrap ... --input ...``.
+Run by the benchmark: ``python -m bench.runtime.plain --bootstrap ... --input ... [--store FILE]``.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from typing import Any
 
@@ -65,7 +69,35 @@ def poll(consumer: Consumer) -> list[Any]:
     return batch
 
 
-def run(bootstrap: str, input_topic: str, output_topic: str, group: str, stop: threading.Event) -> None:
+class SqliteStates:
+    """The latest state of each entity in an SQLite file, written after each commit."""
+
+    def __init__(self, path: str) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS states (entity_id TEXT PRIMARY KEY, version INTEGER, state BLOB) WITHOUT ROWID"
+        )
+
+    def write(self, changed: dict[str, tuple[int, bytes]]) -> None:
+        self.db.execute("BEGIN")
+        self.db.executemany(
+            "INSERT INTO states VALUES (?, ?, ?) ON CONFLICT (entity_id) DO UPDATE"
+            " SET version = excluded.version, state = excluded.state",
+            [(entity_id, version, state) for entity_id, (version, state) in changed.items()],
+        )
+        self.db.execute("COMMIT")
+
+
+def run(
+    bootstrap: str,
+    input_topic: str,
+    output_topic: str,
+    group: str,
+    stop: threading.Event,
+    store: SqliteStates | None = None,
+) -> None:
     consumer, producer = clients(bootstrap, group, f"{group}-0")
     producer.init_transactions(30)
     consumer.subscribe([input_topic])
@@ -101,17 +133,20 @@ def run(bootstrap: str, input_topic: str, output_topic: str, group: str, stop: t
                     consumer.seek(TopicPartition(topic, partition, offset))
                 continue
             states.update(pending)
+            if store is not None:
+                store.write(pending)
     finally:
         consumer.close()
         producer.flush(5)
 
 
 def main() -> None:
-    args = arguments().parse_args()
+    args = arguments(("--store", {"default": None, "help": "SQLite file to keep the states in"})).parse_args()
     stop = threading.Event()
     listen_for_stop(stop.set)
+    store = SqliteStates(args.store) if args.store else None
     emit(event="started", threads={threading.get_native_id(): "loop"})
-    run(args.bootstrap, args.input, args.output, args.group, stop)
+    run(args.bootstrap, args.input, args.output, args.group, stop, store)
     emit(event="stopped")
 
 

@@ -33,27 +33,36 @@ def _verdict(ok: bool | None) -> str:
 
 
 def finish(results: dict[str, Any]) -> None:
-    """Adds the ratios to the plain loop and the verdicts on the issue's goals."""
-    plain = _rate(results, "plain")
-    for name, entry in results["contestants"].items():
-        rate = _rate(results, name)
-        entry["throughput"]["ratio_to_plain"] = round(rate / plain, 3) if rate is not None and plain else None
+    """Adds the ratios to the plain loops and the verdicts on the issue's goals.
+
+    The goal's reference is the plain loop doing the issue's work, store included
+    ("plain-store"); the plain loop without a store is reported beside it."""
+    for baseline in ("plain", "plain-store"):
+        base_rate = _rate(results, baseline)
+        base_cpu = results["contestants"].get(baseline, {}).get("throughput", {}).get("cpu_s_per_10k_events")
+        suffix = baseline.replace("-", "_")
+        for name, entry in results["contestants"].items():
+            rate = _rate(results, name)
+            entry["throughput"][f"ratio_to_{suffix}"] = (
+                round(rate / base_rate, 3) if rate is not None and base_rate else None
+            )
+            cpu = entry["throughput"].get("cpu_s_per_10k_events")
+            if cpu and base_cpu:
+                # Less sensitive to other work on the machine than events/s: CPU per event.
+                entry["throughput"][f"cpu_ratio_to_{suffix}"] = round(base_cpu / cpu, 3)
     troupe = results["contestants"].get("troupe", {})
     rate = _rate(results, "troupe")
-    ratio = troupe.get("throughput", {}).get("ratio_to_plain")
+    reference = "plain_store" if "plain-store" in results["contestants"] else "plain"
+    ratio = troupe.get("throughput", {}).get(f"ratio_to_{reference}")
     p99 = troupe.get("latency", {}).get("p99_ms")
     complete = troupe.get("latency", {}).get("missing") == 0
-    plain_cpu = results["contestants"].get("plain", {}).get("throughput", {})
-    troupe_cpu = troupe.get("throughput", {}).get("cpu_s_per_10k_events")
-    if troupe_cpu and plain_cpu.get("cpu_s_per_10k_events"):
-        # Less sensitive to other work on the machine than events/s: CPU per event.
-        troupe["throughput"]["cpu_ratio_to_plain"] = round(plain_cpu["cpu_s_per_10k_events"] / troupe_cpu, 3)
     results["goals"] = {
         "troupe_events_per_s_at_least_50000": {
             "value": rate,
             "verdict": _verdict(None if rate is None else rate >= GOAL_EVENTS_PER_S),
         },
         "troupe_at_least_80_percent_of_plain": {
+            "reference": reference.replace("_", "-"),
             "value": ratio,
             "verdict": _verdict(None if ratio is None else ratio >= GOAL_RATIO),
         },
@@ -94,18 +103,19 @@ def table(results: dict[str, Any]) -> str:
         "of warm-up), each timed from its hand-over to the producer until its event is "
         "read by a read_committed consumer.",
         "",
-        "| loop | guarantee | events/s | vs plain | CPU s / 10k events (process) | "
+        "| loop | guarantee | events/s | vs plain + store | vs plain | CPU s / 10k events (process) | "
         "events per CPU-second of the loop thread | hop p50 | hop p99 | hop p99.9 | hop max |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for entry in results["contestants"].values():
         t = entry["throughput"]
         lat = entry.get("latency", {})
-        ratio = t.get("ratio_to_plain")
+        ratios = [t.get("ratio_to_plain_store"), t.get("ratio_to_plain")]
+        shown = " | ".join("-" if ratio is None else f"{ratio:.0%}" for ratio in ratios)
         rate = _fmt(t.get("events_per_s")) + ("" if t.get("complete") else " (incomplete)")
         lines.append(
             f"| {entry['label']} | {entry['guarantee']} | {rate} | "
-            f"{'-' if ratio is None else f'{ratio:.0%}'} | {_fmt(t.get('cpu_s_per_10k_events'))} | "
+            f"{shown} | {_fmt(t.get('cpu_s_per_10k_events'))} | "
             f"{_fmt(t.get('events_per_loop_thread_cpu_s'))} | "
             f"{_fmt(lat.get('p50_ms'), ' ms')}{'' if lat.get('kept_up', True) else ' ¹'} | "
             f"{_fmt(lat.get('p99_ms'), ' ms')} | "
@@ -114,7 +124,7 @@ def table(results: dict[str, Any]) -> str:
     floor = results.get("kafka_floor_latency")
     if floor:
         lines.append(
-            f"| Kafka alone: produce → read_committed consume, no loop | - | - | - | - | - | "
+            f"| Kafka alone: produce → read_committed consume, no loop | - | - | - | - | - | - | "
             f"{_fmt(floor.get('p50_ms'), ' ms')} | {_fmt(floor.get('p99_ms'), ' ms')} | "
             f"{_fmt(floor.get('p999_ms'), ' ms')} | {_fmt(floor.get('max_ms'), ' ms')} |"
         )
@@ -128,7 +138,15 @@ def table(results: dict[str, Any]) -> str:
     goals = results.get("goals", {})
     labels = {
         "troupe_events_per_s_at_least_50000": ("≥ 50,000 events/s, one process", ""),
-        "troupe_at_least_80_percent_of_plain": ("≥ 80 % of the plain loop", ""),
+        "troupe_at_least_80_percent_of_plain": (
+            "≥ 80 % of the plain loop doing the same work"
+            + (
+                " (store included)"
+                if goals.get("troupe_at_least_80_percent_of_plain", {}).get("reference") == "plain-store"
+                else ""
+            ),
+            "",
+        ),
         "troupe_p99_hop_below_20_ms_at_1000_per_s": ("p99 hop < 20 ms at 1,000 events/s", " ms"),
     }
     for key, (label, suffix) in labels.items():
@@ -136,14 +154,18 @@ def table(results: dict[str, Any]) -> str:
         value = goal.get("value")
         shown = f"{value:.0%}" if key.endswith("plain") and value is not None else _fmt(value, suffix)
         lines.append(f"| {label} | {shown} | **{goal.get('verdict', 'n/a')}** |")
-    cpu_ratio = results["contestants"].get("troupe", {}).get("throughput", {}).get("cpu_ratio_to_plain")
-    if cpu_ratio is not None:
-        lines += [
-            "",
-            f"CPU per event, Troupe against the plain loop: {cpu_ratio:.0%} of its efficiency "
-            "(plain's CPU seconds per event / Troupe's; less sensitive to other work on the "
-            "machine than events/s).",
-        ]
+    troupe = results["contestants"].get("troupe", {}).get("throughput", {})
+    for key, loop in (
+        ("cpu_ratio_to_plain_store", "the plain loop with the store"),
+        ("cpu_ratio_to_plain", "the plain loop without a store"),
+    ):
+        if troupe.get(key) is not None:
+            lines += [
+                "",
+                f"CPU per event, Troupe against {loop}: {troupe[key]:.0%} of its efficiency "
+                "(its CPU seconds per event / Troupe's; less sensitive to other work on the "
+                "machine than events/s).",
+            ]
     load = (results.get("load_average_before") or [0.0])[0]
     if load > machine["nproc"]:
         lines += [
@@ -188,8 +210,11 @@ def notes(results: dict[str, Any]) -> list[str]:
         "adaptive batches (up to 5,000 records a transaction).",
         "- Plain loop (`bench/runtime/plain.py`): the same decode → decide → produce "
         "with confluent-kafka alone and the same client settings; states in a dict, no "
-        "store, no DLQ, no idempotence check, no metrics; the traceparent header is "
-        "copied through.",
+        "DLQ, no idempotence check, no metrics; the traceparent header is copied through. "
+        '"+ SQLite store" (`--store`) also writes each transaction\'s changed states to '
+        "an SQLite file after the commit (WAL, one upsert per entity): the work the issue "
+        'measures ("store updated"), so the 80 % goal is judged against it; the loop '
+        "without a store is shown beside it.",
         "- Quix Streams: state in its RocksDB store with a changelog topic, default "
         "settings (commit_interval 5 s) for throughput; for latency commit_interval "
         f"{quix_latency.get('commit_interval_s', '-')} s "
