@@ -35,7 +35,7 @@ import httptools  # type: ignore[import-untyped]
 from uvicorn import Config
 from uvicorn.server import ServerState
 
-from sidecar.upstream import UpstreamError, UpstreamTimeout
+from sidecar.upstream import ReadPausing, UpstreamError, UpstreamTimeout
 
 if TYPE_CHECKING:
     from sidecar.proxy import SidecarApp
@@ -273,7 +273,7 @@ class _Relay:
             self.upstream.resume_reading()
 
 
-class HttpProtocol(asyncio.Protocol):
+class HttpProtocol(ReadPausing, asyncio.Protocol):
     """One client connection (see the module's doc)."""
 
     def __init__(self, app: SidecarApp, config: Config, server_state: ServerState,
@@ -293,7 +293,6 @@ class HttpProtocol(asyncio.Protocol):
         self._pending: collections.deque[Exchange | _Relay] = collections.deque()
         self._parsing: Exchange | None = None  # the exchange whose body is arriving
         self._upgrade = False
-        self._reading_paused = False
         self._writable: asyncio.Future[None] | None = None
         # Idle keep-alive connections are closed after config.timeout_keep_alive: one
         # timer per connection that looks at when it went idle, not one per request.
@@ -479,16 +478,6 @@ class HttpProtocol(asyncio.Protocol):
     async def drain(self) -> None:
         if self._writable is not None:
             await self._writable
-
-    def pause_reading(self) -> None:
-        if not self._reading_paused and self.transport is not None:
-            self._reading_paused = True
-            self.transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self._reading_paused and self.transport is not None:
-            self._reading_paused = False
-            self.transport.resume_reading()
 
     def _refuse(self, status: int, message: bytes) -> None:
         if self.transport is None:

@@ -59,7 +59,24 @@ def line_breaks(data: bytes) -> int:
     return lines if data.count(b"\r") == lines else -1
 
 
-class _Connection(asyncio.Protocol):
+class ReadPausing:
+    """Pausing and resuming a protocol's reading, each only when it changes anything."""
+
+    transport: asyncio.Transport | None = None
+    _reading_paused = False
+
+    def pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._reading_paused and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+
+class _Connection(ReadPausing, asyncio.Protocol):
     """One keep-alive connection; its parser callbacks collect the current response,
     which a ``ResponseRelay`` is handed after each read (the fast path) or an
     ``UpstreamResponse`` waits for."""
@@ -73,7 +90,6 @@ class _Connection(asyncio.Protocol):
         self._read_timeout = read_timeout
         self._waiter: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
-        self._paused = False
         self.error: UpstreamError | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.busy = False  # a request was sent; its response is not over yet
@@ -225,16 +241,6 @@ class _Connection(asyncio.Protocol):
         """Whether the response's headers say where its body ends (else the close does)."""
         return any(name.lower() in (b"content-length", b"transfer-encoding")
                    for name, _ in self.headers)
-
-    def pause_reading(self) -> None:
-        if not self._paused and self.transport is not None:
-            self._paused = True
-            self.transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self._paused and self.transport is not None:
-            self._paused = False
-            self.transport.resume_reading()
 
     def write(self, data: bytes) -> None:
         if self.closed or self.transport is None:

@@ -122,6 +122,26 @@ class EchoService:
             await send({"type": "websocket.send", key: data})
 
 
+# Headers by which a client pretends to be someone (or somewhere) else.
+SPOOFED = {
+    "X-Troupe-Subject": "admin", "X-Troupe-Roles": "supervisor", "X-Forwarded-For": "10.0.0.1",
+    "Forwarded": "for=10.0.0.1", "X-Real-IP": "10.0.0.1", "X-User": "admin",
+    "X-Remote-User": "admin", "X-Auth-Request-User": "admin",
+}
+
+
+def assert_verified_identity(headers: dict[str, str], issuer: str) -> None:
+    """What the service saw of a request that came with ``SPOOFED`` and the token of
+    user-1, "Zoë Operator", roles operator and auditor: the token's word only."""
+    assert headers["x-troupe-subject"] == "user-1"
+    assert headers["x-troupe-roles"] == "operator,auditor"
+    assert headers["x-troupe-name"] == "Zo%C3%AB Operator"
+    assert headers["x-troupe-issuer"] == issuer
+    assert headers["x-forwarded-for"] == "127.0.0.1"
+    for name in ("forwarded", "x-real-ip", "x-user", "x-remote-user", "x-auth-request-user"):
+        assert name not in headers
+
+
 class MemoryAuditLog:
     """The real hash chain, kept in memory; can be switched to failing."""
 
