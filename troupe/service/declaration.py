@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import Message
@@ -71,8 +71,11 @@ class Command:
         return command_type(type(self.payload))
 
 
-@dataclass(frozen=True, slots=True)
-class Cause:
+# Cause and the handlers' contexts are built for every record: immutable named
+# tuples, which cost a quarter of what a frozen dataclass costs to build.
+
+
+class Cause(NamedTuple):
     """Where a change comes from: carried into every record it leads to."""
 
     record_id: str
@@ -81,8 +84,7 @@ class Cause:
     entity_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class CommandContext:
+class CommandContext(NamedTuple):
     cause: Cause
     command_type: str
     # Version of the entity before this command; 0 if it does not exist yet.
@@ -90,8 +92,7 @@ class CommandContext:
     views: Views
 
 
-@dataclass(frozen=True, slots=True)
-class EventContext:
+class EventContext(NamedTuple):
     cause: Cause
     event_type: str
     source: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from dataclasses import dataclass
@@ -35,8 +36,20 @@ def now() -> Timestamp:
 
 def pack(message: Message) -> AnyMessage:
     packed = AnyMessage()
-    packed.Pack(message)
+    pack_into(packed, message)
     return packed
+
+
+def pack_into(packed: AnyMessage, message: Message) -> None:
+    """``packed.Pack(message)``, with the type URL built once per message type:
+    done for every record, and ``Any.Pack`` builds it in Python each time."""
+    packed.type_url = _type_url(message.DESCRIPTOR.full_name)
+    packed.value = message.SerializeToString()
+
+
+@functools.cache
+def _type_url(full_name: str) -> str:
+    return f"type.googleapis.com/{full_name}"
 
 
 def event(
@@ -50,7 +63,7 @@ def event(
     occurred_at: Timestamp | None = None,
 ) -> envelope_pb2.Envelope:
     """An event; ``occurred_at`` defaults to now (a transaction's events may share one)."""
-    return envelope_pb2.Envelope(
+    envelope = envelope_pb2.Envelope(
         event_id=new_id(),
         type=event_type,
         entity_id=entity_id,
@@ -59,9 +72,10 @@ def event(
         correlation_id=cause.correlation_id,
         causation_id=cause.record_id,
         actor=cause.actor,
-        state=pack(state),
         source=source,
     )
+    pack_into(envelope.state, state)
+    return envelope
 
 
 def command(command: Command, cause: Cause, command_id: str | None = None) -> envelope_pb2.CommandEnvelope:
@@ -73,8 +87,8 @@ def command(command: Command, cause: Cause, command_id: str | None = None) -> en
         correlation_id=cause.correlation_id,
         causation_id=cause.record_id,
         actor=cause.actor,
-        payload=pack(command.payload),
     )
+    pack_into(envelope.payload, command.payload)
     if command.expected_version is not None:
         envelope.expected_version = command.expected_version
     return envelope

@@ -22,7 +22,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaError, TopicPartition
 from google.protobuf.message import DecodeError
@@ -38,9 +38,9 @@ from troupe.state.store import AppliedCommand, EntityChange, Store, StoredEntity
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class AppliedEvent:
-    """What the store needs of one event (read from a topic or just committed)."""
+class AppliedEvent(NamedTuple):
+    """What the store needs of one event (read from a topic or just committed);
+    built for every event, so a named tuple (cheaper to build than a dataclass)."""
 
     topic: str
     partition: int
