@@ -80,12 +80,14 @@ def response_head(status: int, headers: Headers, head_request: bool,
     where it ends)."""
     parts = [_STATUS_LINES.get(status) or _status_line(status)]
     has_length = False
+    kinds = _response_header_kinds
     for name, value in headers:
-        lower = name.lower()
-        if lower in HOP_BY_HOP_BYTES:
-            continue
-        has_length = has_length or lower == b"content-length"
-        parts += (name, b": ", value, b"\r\n")
+        kind = kinds.get(name)
+        if kind is None:
+            kind = _response_header_kind(name)
+        if kind is not _HOP_BY_HOP:
+            has_length = has_length or kind is _LENGTH
+            parts.append(name + b": " + value + b"\r\n")
     chunked = not (head_request or status in _NO_BODY_STATUS or has_length)
     if chunked:
         parts.append(b"transfer-encoding: chunked\r\n")
@@ -93,6 +95,21 @@ def response_head(status: int, headers: Headers, head_request: bool,
         parts.append(b"connection: close\r\n")
     parts.append(b"\r\n")
     return b"".join(parts), chunked
+
+
+# Response header names as the service spells them, and what response_head does with
+# them: the service sends the same few names again and again.
+_HOP_BY_HOP, _LENGTH, _OTHER = "hop-by-hop", "length", "other"
+_response_header_kinds: dict[bytes, str] = {}
+
+
+def _response_header_kind(name: bytes) -> str:
+    lower = name.lower()
+    kind = (_HOP_BY_HOP if lower in HOP_BY_HOP_BYTES
+            else _LENGTH if lower == b"content-length" else _OTHER)
+    if len(_response_header_kinds) < 1024:
+        _response_header_kinds[name] = kind
+    return kind
 
 
 def _chunk(data: bytes) -> bytes:
