@@ -153,6 +153,7 @@ class Processor:
         self._command_partitions = 0  # how many the commands topic has, once asked
         self._decided_at_once = 0  # in the open transaction
         self._occurred_at = records.now()  # of the open transaction's events
+        self._occurred_at_ms = 0
         self._paused_low: set[TopicPartition] = set()
         self.views = Views(replica.store, service.view_types())
         # Ids of commands applied lately, to recognize a command delivered twice
@@ -355,6 +356,7 @@ class Processor:
         self._decided_at_once = 0
         # One clock reading for the transaction's events: they commit together.
         self._occurred_at = records.now()
+        self._occurred_at_ms = self._occurred_at.seconds * 1000 + self._occurred_at.nanos // 1_000_000
         self.producer.begin_transaction()
 
     def _committed(self, pending: dict[str, Owned]) -> None:
@@ -533,6 +535,7 @@ class Processor:
                 state_bytes,
                 cause.record_id,
                 event.event_id,
+                self._occurred_at_ms,
             )
         )
         self._batch_commands.add(cause.record_id)

@@ -50,6 +50,7 @@ class AppliedEvent(NamedTuple):
     state: bytes
     causation_id: str
     event_id: str
+    occurred_at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +70,13 @@ class Replica:
         outcomes_topic: str | None = None,
         name: str = "replica",
         lookup_keys: dict[str, LookupKeys] | None = None,
+        command_id_retention: float | None = None,
     ) -> None:
         self.lookup_keys = lookup_keys or {}
+        # Seconds an applied command's id is kept (a duplicate sent within it has
+        # no second effect); None keeps them all.
+        self.command_id_retention = command_id_retention
+        self._next_forget = 0.0
         # Commands are only applied to the service's own topic (the first one).
         self.own_topic = topics[0]
         self.kafka = kafka
@@ -120,6 +126,7 @@ class Replica:
                 if batch:
                     self._apply(batch)
                 self._record_positions(consumer)
+                self._forget_old_command_ids()
         except BaseException as error:  # the owner sees it through .error and health
             self.error = error
             log.exception("replica stopped")
@@ -180,6 +187,7 @@ class Replica:
                     event.state.value,
                     event.causation_id,
                     event.event_id,
+                    event.occurred_at.seconds * 1000 + event.occurred_at.nanos // 1_000_000,
                 )
             )
         self._store(events, offsets, outcomes)
@@ -222,7 +230,9 @@ class Replica:
                 latest[key] = event
             if event.causation_id:
                 if event.topic == self.own_topic:
-                    applied.append((event.topic, event.causation_id, event.entity_id, event.version))
+                    applied.append(
+                        (event.topic, event.causation_id, event.entity_id, event.version, event.occurred_at_ms)
+                    )
                 if self._expected:
                     outcomes.append(Outcome(event.causation_id, event.entity_id, event.version, event.event_id))
         changes = [self._change(event) for event in latest.values()]
@@ -269,6 +279,15 @@ class Replica:
         if resume := self._paused - handed_over:
             consumer.resume([TopicPartition(self.own_topic, p) for p in resume])
         self._paused = handed_over
+
+    def _forget_old_command_ids(self, every: float = 60.0) -> None:
+        if self.command_id_retention is None or time.monotonic() < self._next_forget:
+            return
+        self._next_forget = time.monotonic() + every
+        before = int((time.time() - self.command_id_retention) * 1000)
+        forgotten = self.store.forget_commands_applied_before(before)
+        if forgotten:
+            log.info("old command ids forgotten", extra=logs.fields(count=forgotten))
 
     def _dead_letter_outcome(self, message: Any) -> list[Outcome]:
         try:

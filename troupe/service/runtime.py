@@ -10,6 +10,7 @@ import threading
 import uuid
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -56,6 +57,9 @@ class RuntimeOptions:
     metrics_port: int = 0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_batch: int = 5_000
+    # How long an applied command's id is remembered: a duplicate of the command
+    # sent within this time has no second effect. None: forever.
+    command_id_retention: timedelta | None = timedelta(days=7)
 
 
 class Runtime(Generic[EntityT]):
@@ -71,6 +75,9 @@ class Runtime(Generic[EntityT]):
             outcomes_topic=dlq_topic(service.name),
             name=f"{service.name}-replica",
             lookup_keys=service.lookup_keys_by_topic(),
+            command_id_retention=(
+                None if self.options.command_id_retention is None else self.options.command_id_retention.total_seconds()
+            ),
         )
         self.processor = Processor(
             service,

@@ -5,16 +5,23 @@ One table holds the latest state of every entity of every materialized topic
 needs), another the next offset to read per partition. Both are written in one
 SQLite transaction per batch, so the store always equals a replay of the topics
 up to its offsets, and dropping it and replaying rebuilds it exactly.
+
+The schema has a version (``PRAGMA user_version``): a store written by another
+version is dropped at start and rebuilt from the topics, which is always safe
+because the topics are the source of truth.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS entities (
@@ -26,14 +33,17 @@ CREATE TABLE IF NOT EXISTS entities (
     state BLOB NOT NULL,
     PRIMARY KEY (topic, entity_id)
 ) WITHOUT ROWID;
--- Which command produced which version: commands are applied once per id.
+-- Which command produced which version: commands are applied once per id, for
+-- as long as the id is kept (applied_at: the event's time, Unix milliseconds).
 CREATE TABLE IF NOT EXISTS applied_commands (
     topic TEXT NOT NULL,
     command_id TEXT NOT NULL,
     entity_id TEXT NOT NULL,
     version INTEGER NOT NULL,
+    applied_at INTEGER NOT NULL,
     PRIMARY KEY (topic, command_id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS applied_commands_by_time ON applied_commands (applied_at);
 CREATE TABLE IF NOT EXISTS lookups (
     topic TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -63,8 +73,11 @@ class StoredEntity:
     state: bytes
 
 
-# (topic, command id, entity id, version it produced)
-AppliedCommand = tuple[str, str, str, int]
+SCHEMA_VERSION = 2
+TABLES = ("entities", "applied_commands", "lookups", "lookup_names", "offsets")
+
+# (topic, command id, entity id, version it produced, its event's time in Unix ms)
+AppliedCommand = tuple[str, str, str, int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +94,8 @@ class EntityChange:
     command_id: str = ""
     # Secondary keys (name, value) to find the entity by, e.g. ("phone", "+7916...").
     lookups: tuple[tuple[str, str], ...] | None = None
+    # When the command was applied (its event's time, Unix ms).
+    applied_at: int = 0
 
 
 class Store:
@@ -90,8 +105,18 @@ class Store:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._connection() as db:
-            db.executescript(SCHEMA)
+        db = self._connection()
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        tables = db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+        if tables and version != SCHEMA_VERSION:
+            log.warning(
+                "store written by another schema version: rebuilding it from the topics",
+                extra={"path": str(path), "found": version, "expected": SCHEMA_VERSION},
+            )
+            for table in TABLES:
+                db.execute(f"DROP TABLE IF EXISTS {table}")
+        db.executescript(SCHEMA)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -130,8 +155,12 @@ class Store:
                 ((c.topic, c.entity_id, c.partition, c.version, c.event_type, c.state) for c in latest),
             )
             db.executemany(
-                "INSERT OR IGNORE INTO applied_commands (topic, command_id, entity_id, version) VALUES (?, ?, ?, ?)",
-                [*((c.topic, c.command_id, c.entity_id, c.version) for c in latest if c.command_id), *applied],
+                "INSERT OR IGNORE INTO applied_commands (topic, command_id, entity_id, version, applied_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    *((c.topic, c.command_id, c.entity_id, c.version, c.applied_at) for c in latest if c.command_id),
+                    *applied,
+                ],
             )
             indexed = [c for c in latest if c.lookups is not None]
             if indexed:
@@ -270,6 +299,11 @@ class Store:
             .fetchone()
         )
         return int(row[0]) if row else None
+
+    def forget_commands_applied_before(self, unix_ms: int) -> int:
+        """Drops the ids of commands applied before ``unix_ms``; how many."""
+        cursor = self._connection().execute("DELETE FROM applied_commands WHERE applied_at < ?", (unix_ms,))
+        return int(cursor.rowcount)
 
     def offsets(self) -> dict[tuple[str, int], int]:
         rows = self._connection().execute("SELECT topic, partition, next_offset FROM offsets")

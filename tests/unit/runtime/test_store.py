@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -20,6 +21,7 @@ def change(
         0,
         f"cmd-{entity_id}-{version}",
         lookups,
+        applied_at=version * 1000,
     )
 
 
@@ -77,6 +79,39 @@ def test_applied_commands_are_remembered(tmp_path: Path) -> None:
     store.apply([change("a", 1, b"x")], {})
     assert store.applied("customer.events", "cmd-a-1") == 1
     assert store.applied("customer.events", "cmd-a-2") is None
+
+
+def test_command_ids_are_forgotten_after_their_time(tmp_path: Path) -> None:
+    # Given commands applied at 1 s, 2 s and 3 s
+    store = Store(tmp_path / "s.sqlite")
+    store.apply([change("a", 1, b"x"), change("b", 2, b"y"), change("c", 3, b"z")], {})
+    # When the ids applied before 2.5 s are forgotten
+    forgotten = store.forget_commands_applied_before(2_500)
+    # Then only the last one is remembered, and the states are untouched
+    assert forgotten == 2
+    assert [store.applied("customer.events", f"cmd-{e}-{v}") for e, v in (("a", 1), ("b", 2), ("c", 3))] == [
+        None,
+        None,
+        3,
+    ]
+    assert store.get("customer.events", "a") is not None
+
+
+def test_a_store_of_another_schema_version_is_rebuilt_from_scratch(tmp_path: Path) -> None:
+    # Given a store file written by an older schema (no applied_at column, version 0)
+    path = tmp_path / "s.sqlite"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE applied_commands (topic TEXT, command_id TEXT, entity_id TEXT, version INTEGER)")
+    old.execute("CREATE TABLE offsets (topic TEXT, partition INTEGER, next_offset INTEGER)")
+    old.execute("INSERT INTO offsets VALUES ('customer.events', 0, 42)")
+    old.commit()
+    old.close()
+    # When it is opened
+    store = Store(path)
+    # Then it starts empty (so it is read again from the topics) and works
+    assert store.offsets() == {}
+    store.apply([change("a", 1, b"x")], {("customer.events", 0): 1})
+    assert store.applied("customer.events", "cmd-a-1") == 1
 
 
 def test_the_same_content_gives_the_same_snapshot_bytes(tmp_path: Path) -> None:
