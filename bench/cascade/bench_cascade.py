@@ -236,7 +236,8 @@ def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path, broker_pid: 
         adapter_port = str(args.broker_port + 300)  # +100 is the broker's controller
         processes.append(start_component("adapters.telephony_webhook", kafka, work, {"TROUPE_HTTP_PORT": adapter_port}))
     watched = {"bench (platform + desks)": os.getpid()}
-    watched |= {str(p.args[-1]).rsplit(".", 1)[-1]: p.pid for p in processes}
+    names = [s.name for s in services] + ["telephony_webhook"]
+    watched |= {name: process.pid for name, process in zip(names, processes, strict=False)}
     if broker_pid is not None:
         watched["kafka broker"] = broker_pid
     try:
