@@ -258,7 +258,8 @@ class _Relay:
         parts += map(_chunk, body) if self._chunked else body
         if end and self._chunked:
             parts.append(b"0\r\n\r\n")
-        self._protocol.write(b"".join(parts))  # one write (one system call) per read
+        if parts:
+            self._protocol.write(b"".join(parts))  # one write (one system call) per read
         if end:
             self.upstream = None
             self.finished = True
