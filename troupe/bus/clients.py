@@ -7,9 +7,10 @@ atomically with the consumed offsets.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from troupe.settings import KafkaSettings
 
@@ -75,3 +76,18 @@ def poll_batch(consumer: Consumer, max_records: int, wait: float) -> list[Any]:
         if batch:
             batch += consumer.consume(max_records - 1, 0)
     return batch
+
+
+def watermarks(consumer: Consumer, partition: TopicPartition, attempts: int = 20) -> tuple[int, int]:
+    """The (low, high) offsets of a partition, asked of the broker, waiting out a
+    leader election: a topic just created, or whose leader just moved, may not be
+    served for a moment."""
+    for attempt in range(attempts):
+        try:
+            low, high = consumer.get_watermark_offsets(partition, timeout=10, cached=False)
+            return int(low), int(high)
+        except KafkaException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.25)
+    raise AssertionError("unreachable")

@@ -18,7 +18,7 @@ def read(kafka: KafkaSettings, service: str, timeout: float = 10.0) -> Iterator[
     consumer = clients.consumer(kafka, group_id=None)
     try:
         partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout)[1] for p in partitions}
+        ends = {p: clients.watermarks(consumer, TopicPartition(topic, p))[1] for p in partitions}
         consumer.assign([TopicPartition(topic, p, 0) for p, end in ends.items() if end > 0])
         remaining = {p for p, end in ends.items() if end > 0}
         while remaining:

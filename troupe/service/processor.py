@@ -164,6 +164,9 @@ class Processor:
         # they went to (from the delivery reports), for the store.
         self._written: list[AppliedEvent] = []
         self._written_offsets: dict[int, int] = {}
+        # Commands of the open transaction that changed nothing: no event tells
+        # their callers, so the processor does once the transaction commits.
+        self._unchanged: list[records.Outcome] = []
         self._applied_before: set[str] = set()
         self._decoded: dict[int, envelope_pb2.CommandEnvelope] = {}
         self._latencies: dict[str, Any] = {}
@@ -242,17 +245,9 @@ class Processor:
             self._paused_low.update(low)
         log.info("partitions assigned", extra=logs.fields(partitions=_names(partitions)))
 
-    def _end_offset(self, tp: TopicPartition, attempts: int = 20) -> int:
+    def _end_offset(self, tp: TopicPartition) -> int:
         """The partition's last stable offset, waiting out a leader election."""
-        for attempt in range(attempts):
-            try:
-                return int(self.consumer.get_watermark_offsets(tp, timeout=10, cached=False)[1])
-            except KafkaException:
-                # A new topic's leader may not serve its partitions for a moment.
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(0.25)
-        raise AssertionError("unreachable")
+        return clients.watermarks(self.consumer, tp)[1]
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         revoked = {tp.partition for tp in partitions if tp.topic == self.service.commands_topic}
@@ -352,6 +347,7 @@ class Processor:
         self.producer.poll(0)
         self._written = []
         self._written_offsets = {}
+        self._unchanged = []
         self._batch_commands = set()
         self._decided_at_once = 0
         # One clock reading for the transaction's events: they commit together.
@@ -366,6 +362,8 @@ class Processor:
             topic = self.service.events_topic
             offsets = {(topic, partition): offset + 1 for partition, offset in self._written_offsets.items()}
             self.replica.written(self._written, offsets)
+        if self._unchanged:
+            self.replica.resolve(self._unchanged)
         self._owned.update(pending)
         self._trim_owned()
         self._remember_commands(self._batch_commands)
@@ -463,6 +461,7 @@ class Processor:
             decision = self._decide(declaration.type, decide, cause)
             if isinstance(decision, Unchanged):
                 log.info("command changed nothing", extra=logs.fields(type=declaration.type))
+                self._unchanged.append(records.Outcome(envelope.command_id, envelope.entity_id, version))
                 return
             self._emit(cause, declaration, decision, version, message.partition(), pending, trace_headers)
 

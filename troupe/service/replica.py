@@ -325,6 +325,11 @@ class Replica:
                     self._positions[key] = offset
             self._applied.notify_all()
 
+    def resolve(self, outcomes: list[Outcome]) -> None:
+        """Tells callers waiting on this instance what became of commands that
+        produced no record to read (a command that changed nothing)."""
+        self._resolve(outcomes)
+
     def _resolve(self, outcomes: list[Outcome]) -> None:
         if not outcomes or not self._expected:
             return

@@ -165,7 +165,10 @@ class Runtime(Generic[EntityT]):
         timeout: float = 10.0,
     ) -> records.Outcome:
         """Sends a command to this service and waits for its event: returns the new
-        version, or raises ``CommandRefused`` with the reason it was refused."""
+        version, or raises ``CommandRefused`` with the reason it was refused. A
+        command that changes nothing returns the current version (no event id) when
+        this instance decided it; decided by another instance, it leaves the caller
+        waiting until ``timeout`` (no record tells of it)."""
         entity_id = getattr(payload, self.service.id_field)
         if not entity_id:
             raise ValueError(f"{self.service.id_field} is required")

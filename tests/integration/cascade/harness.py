@@ -92,18 +92,14 @@ class Cascade:
         found = self.runtimes[service].read(entity_id)
         return found.state if found else None
 
-    def wait_for(
-        self, service: str, entity_id: str, check: Callable[[Any], bool], timeout: float = 20.0
-    ) -> Any:
+    def wait_for(self, service: str, entity_id: str, check: Callable[[Any], bool], timeout: float = 20.0) -> Any:
         def current() -> Any:
             found = self.state(service, entity_id)
             return found if found is not None and check(found) else None
 
         return wait_until(current, timeout, f"{service} {entity_id}")
 
-    def operator_on_duty(
-        self, site: str, skills: tuple[str, ...] = ("orders",), name: str = ""
-    ) -> str:
+    def operator_on_duty(self, site: str, skills: tuple[str, ...] = ("orders",), name: str = "") -> str:
         operator_id = f"op-{uuid.uuid4().hex[:8]}"
         self.submit(
             "operator",
@@ -113,9 +109,7 @@ class Cascade:
         )
         self.submit(
             "operator",
-            operator_pb.SetPresenceRequest(
-                operator_id=operator_id, presence=operator_pb.PRESENCE_AVAILABLE
-            ),
+            operator_pb.SetPresenceRequest(operator_id=operator_id, presence=operator_pb.PRESENCE_AVAILABLE),
             who=operator_id,
         )
         return operator_id
@@ -124,15 +118,11 @@ class Cascade:
 def prepare_topics(kafka: KafkaSettings, timeout: float = 30.0) -> None:
     """Creates every topic of the cascade and waits until the broker lists them
     (a runtime that starts right after creating its topics may not see them yet)."""
-    names = [
-        f"{service.name}.{kind}" for service in SERVICES for kind in ("events", "commands", "dlq")
-    ]
+    names = [f"{service.name}.{kind}" for service in SERVICES for kind in ("events", "commands", "dlq")]
     ensure_topics(kafka, names)
     config: dict[str, str | int | float | bool] = dict(kafka.client_config())
     admin = AdminClient(config)
-    wait_until(
-        lambda: set(names) <= set(admin.list_topics(timeout=10).topics), timeout, "the topics"
-    )
+    wait_until(lambda: set(names) <= set(admin.list_topics(timeout=10).topics), timeout, "the topics")
 
 
 def history(
@@ -157,7 +147,7 @@ def read_topic(kafka: KafkaSettings, topic: str) -> list[bytes]:
         ends = {}
         assignment = []
         for partition in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            low, high = clients.watermarks(consumer, TopicPartition(topic, partition))
             if high > low:
                 ends[partition] = high
                 assignment.append(TopicPartition(topic, partition, low))

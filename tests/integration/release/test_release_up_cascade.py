@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import TopicPartition
 from fastapi.testclient import TestClient
 
 from adapters.telephony_webhook.app import create_app as webhook_app
@@ -126,13 +126,7 @@ class Tail:
         self.seen: list[envelope_pb2.Envelope] = []
 
     def _end(self, topic: str, partition: int) -> int:
-        for _ in range(50):  # a topic just created may have no leader on the broker yet
-            try:
-                _, end = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-                return int(end)
-            except KafkaException:
-                time.sleep(0.2)
-        raise AssertionError(f"no end offset for {topic}/{partition}")
+        return clients.watermarks(self.consumer, TopicPartition(topic, partition))[1]
 
     def wait_for(self, check: Callable[[envelope_pb2.Envelope], bool], what: str, timeout: float) -> Any:
         deadline = time.monotonic() + timeout
@@ -208,9 +202,7 @@ def stop(running: Running) -> None:
 
 def operator_on_duty(sender: CommandSender, site: str, skill: str) -> str:
     operator_id = f"op-{uuid.uuid4().hex[:8]}"
-    register = operator_pb.RegisterOperatorRequest(
-        operator_id=operator_id, name=operator_id, site=site, skills=[skill]
-    )
+    register = operator_pb.RegisterOperatorRequest(operator_id=operator_id, name=operator_id, site=site, skills=[skill])
     available = operator_pb.SetPresenceRequest(operator_id=operator_id, presence=operator_pb.PRESENCE_AVAILABLE)
     for payload in (register, available):
         sender.send(Command(operator_id, payload), actor=records.user(operator_id))

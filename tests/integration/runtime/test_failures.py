@@ -12,18 +12,18 @@ from confluent_kafka import TopicPartition
 
 from contracts.customer.v1 import customer_pb2 as pb
 from contracts.events.v1 import envelope_pb2
-from troupe import CommandContext, Rejected, Service
+from troupe import UNCHANGED, CommandContext, Rejected, Service
 from troupe.bus import clients
 from troupe.bus.topics import dlq_topic, ensure_topics
 from troupe.service import dead_letters as troupe_dead_letters
 from troupe.service import records
-from troupe.service.declaration import Cause, Command
+from troupe.service.declaration import Cause, Command, Unchanged
 from troupe.service.processor import RetryPolicy
 from troupe.service.runtime import CommandRefused, Runtime, RuntimeOptions
 from troupe.service.sender import CommandSender
 from troupe.settings import KafkaSettings
 
-from .helpers import read_events, unique_ids
+from .helpers import count_events, read_events, unique_ids
 
 ACTOR = records.system("test")
 
@@ -36,12 +36,14 @@ def flaky_customer_service(failures: dict[str, int]) -> Service[pb.Customer]:
     @service.command(pb.RegisterCustomerRequest, emits="CustomerRegistered")
     def register(
         current: pb.Customer | None, request: pb.RegisterCustomerRequest, context: CommandContext
-    ) -> pb.Customer:
+    ) -> pb.Customer | Unchanged:
         if request.name == "poison":
             raise RuntimeError("the profile database is unreachable")
         if failures.get(request.name, 0) > 0:
             failures[request.name] -= 1
             raise TimeoutError("transient failure")
+        if current is not None and current.name == request.name == "same again":
+            return UNCHANGED
         if current is not None:
             raise Rejected("already registered")
         return pb.Customer(customer_id=request.customer_id, name=request.name)
@@ -60,7 +62,7 @@ class DeadLetterTap:
         partitions = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
         self._consumer.assign(
             [
-                TopicPartition(topic, p, self._consumer.get_watermark_offsets(TopicPartition(topic, p), 10)[1])
+                TopicPartition(topic, p, clients.watermarks(self._consumer, TopicPartition(topic, p))[1])
                 for p in partitions
             ]
         )
@@ -172,6 +174,27 @@ def test_a_rejected_command_answers_the_caller_and_a_wrong_version_is_refused(
                 actor=ACTOR,
                 expected_version=7,
             )
+    finally:
+        runtime.stop()
+
+
+def test_a_command_that_changes_nothing_answers_the_caller_with_the_current_version(
+    kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    # given a registered customer
+    runtime = Runtime(flaky_customer_service({}), kafka, RuntimeOptions(state_dir=tmp_path)).start()
+    (customer_id,) = unique_ids("unchanged", 1)
+    try:
+        registered = runtime.submit(pb.RegisterCustomerRequest(customer_id=customer_id, name="same again"), actor=ACTOR)
+        # when the same registration comes again (the rule: nothing to change)
+        started = time.monotonic()
+        again = runtime.submit(
+            pb.RegisterCustomerRequest(customer_id=customer_id, name="same again"), actor=ACTOR, timeout=8
+        )
+        # then the caller hears at once that the customer stays at its version, with no event
+        assert (again.version, again.event_id, again.accepted) == (registered.version, "", True)
+        assert time.monotonic() - started < 8
+        assert count_events(kafka, "customer.events", {customer_id}) == 1
     finally:
         runtime.stop()
 
