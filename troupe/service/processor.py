@@ -233,7 +233,7 @@ class Processor:
             # the store has read the events partition up to its end.
             for tp in commands:
                 events = TopicPartition(self.service.events_topic, tp.partition)
-                self._restoring[tp.partition] = self._end_offset(events)
+                self._restoring[tp.partition] = clients.watermarks(self.consumer, events)[1]
         consumer.incremental_assign(partitions)
         if commands:
             consumer.pause(commands)
@@ -244,10 +244,6 @@ class Processor:
             consumer.pause(low)
             self._paused_low.update(low)
         log.info("partitions assigned", extra=logs.fields(partitions=_names(partitions)))
-
-    def _end_offset(self, tp: TopicPartition) -> int:
-        """The partition's last stable offset, waiting out a leader election."""
-        return clients.watermarks(self.consumer, tp)[1]
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         revoked = {tp.partition for tp in partitions if tp.topic == self.service.commands_topic}
@@ -352,7 +348,7 @@ class Processor:
         self._decided_at_once = 0
         # One clock reading for the transaction's events: they commit together.
         self._occurred_at = records.now()
-        self._occurred_at_ms = self._occurred_at.seconds * 1000 + self._occurred_at.nanos // 1_000_000
+        self._occurred_at_ms = records.unix_ms(self._occurred_at)
         self.producer.begin_transaction()
 
     def _committed(self, pending: dict[str, Owned]) -> None:

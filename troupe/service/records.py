@@ -34,6 +34,11 @@ def now() -> Timestamp:
     return stamp
 
 
+def unix_ms(stamp: Timestamp) -> int:
+    """A timestamp in Unix milliseconds (``ToMilliseconds`` without its Python checks)."""
+    return stamp.seconds * 1000 + stamp.nanos // 1_000_000
+
+
 def pack(message: Message) -> AnyMessage:
     packed = AnyMessage()
     pack_into(packed, message)

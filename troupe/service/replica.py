@@ -30,6 +30,7 @@ from google.protobuf.message import DecodeError
 from contracts.events.v1 import envelope_pb2
 from troupe.bus import clients
 from troupe.observability import logs
+from troupe.service import records
 from troupe.service.declaration import LookupKeys
 from troupe.service.records import Outcome
 from troupe.settings import KafkaSettings
@@ -187,7 +188,7 @@ class Replica:
                     event.state.value,
                     event.causation_id,
                     event.event_id,
-                    event.occurred_at.seconds * 1000 + event.occurred_at.nanos // 1_000_000,
+                    records.unix_ms(event.occurred_at),
                 )
             )
         self._store(events, offsets, outcomes)
