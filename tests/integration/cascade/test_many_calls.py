@@ -95,19 +95,18 @@ def test_200_simultaneous_calls_over_20_operators_at_3_sites(cascade: Cascade) -
         # when 200 calls arrive at once, spread over the sites
         def call(number: int) -> str:
             with_site = sites[number % len(sites)]
-            response = client.post(
-                f"/sites/{with_site}/events",
-                json={
-                    "id": f"evt-{uuid.uuid4().hex}",
-                    "type": "call.started",
-                    "occurred_at": datetime.now(UTC).isoformat(),
-                    "call": {
-                        "id": uuid.uuid4().hex,
-                        "from": f"+7916{number:07d}",
-                        "line": "orders",
-                    },
-                },
-            )
+            delivery = {
+                "id": f"evt-{uuid.uuid4().hex}",
+                "type": "call.started",
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "call": {"id": uuid.uuid4().hex, "from": f"+7916{number:07d}", "line": "orders"},
+            }
+            try:
+                response = client.post(f"/sites/{with_site}/events", json=delivery)
+            except httpx.TransportError:
+                # A pooled connection broken under 50 threads: the platform delivers
+                # the same event again, and the adapter gives it one effect.
+                response = client.post(f"/sites/{with_site}/events", json=delivery)
             assert response.status_code == 202, response.text
             return str(response.json()["interaction_id"])
 
