@@ -61,6 +61,15 @@ FASTSTREAM = Contestant(
     "bench.faststream.events",
 )
 ALL = (TROUPE, PLAIN_STORE, PLAIN, QUIX, FASTSTREAM)
+# Not measured: the plain loop on topics of its own, run first so that every
+# contestant meets a broker whose JIT has compiled the transactional paths.
+BROKER_WARM_UP = Contestant(
+    "broker-warm-up",
+    "broker warm-up (plain loop, not measured)",
+    "exactly-once (Kafka transactions)",
+    "bench.warm-up.commands",
+    "bench.warm-up.events",
+)
 
 
 class Child:

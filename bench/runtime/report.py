@@ -101,7 +101,16 @@ def table(results: dict[str, Any]) -> str:
         f"commands produced at a steady {parameters['rate']:,}/s for "
         f"{parameters['latency_seconds']:.0f} s (after {parameters['warmup_seconds']:.0f} s "
         "of warm-up), each timed from its hand-over to the producer until its event is "
-        "read by a read_committed consumer.",
+        "read by a read_committed consumer. Contestants run one after the other, "
+        "each with its throughput run and then its latency run"
+        + (
+            f", after the broker was warmed up for {results['broker_warm_up_s']:.0f} s "
+            "(the plain loop's throughput run and latency traffic on topics of their own, "
+            "not measured: a fresh broker's JIT compiles for its first minutes, and "
+            "whichever contestant came first paid for it)."
+            if "broker_warm_up_s" in results
+            else "."
+        ),
         "",
         "| loop | guarantee | events/s | vs plain + store | vs plain | CPU s / 10k events (process) | "
         "events per CPU-second of the loop thread | hop p50 | hop p99 | hop p99.9 | hop max |",
