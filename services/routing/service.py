@@ -422,9 +422,15 @@ def sweep(context: TickContext) -> Iterator[Command]:
     waiting = context.owned("state", "waiting")
     if not waiting:
         return
-    idle = _available_operators(context)
+    # Operators with an open offer are left out once, here: checked per call, each
+    # of many waiting calls went through the offered operators again, and a backlog
+    # made the sweep slower the longer it grew.
+    offered = {e.state.operator_id for e in context.views.find(routing.events_topic, "state", "offered")}
+    idle = {operator_id: e for operator_id, e in _available_operators(context).items() if operator_id not in offered}
     taken: set[str] = set()
     for entity in sorted(waiting, key=lambda e: e.state.queued_at.ToNanoseconds()):
+        if len(taken) == len(idle):
+            return  # everybody idle has a call now: the rest wait for the next sweep
         call = entity.state
         chosen = _choose(call, context, idle, context.now, taken)
         if chosen is not None:

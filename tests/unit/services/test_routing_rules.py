@@ -328,6 +328,20 @@ def test_the_sweep_matches_waiting_calls_with_idle_operators_one_each() -> None:
     ]
 
 
+def test_the_sweep_offers_nothing_to_an_operator_with_an_open_offer() -> None:
+    # given olga, the longest idle, has a call offered to her, and two calls wait
+    on_offer = pb.Assignment(interaction_id="call-x", state=pb.STATE_OFFERED, operator_id="olga")
+    calls = [
+        pb.Assignment(interaction_id=f"c{i}", site="msk", skill="orders", queued_at=at(10 - i), state=pb.STATE_WAITING)
+        for i in range(2)
+    ]
+    w = world(person("olga", idle_for=50), person("ivan", idle_for=5), calls=(on_offer,))
+    # when the sweep runs
+    commands = sent(rules.sweep(tick_context(w, [Versioned(c, 1) for c in calls], datetime.now(UTC), ROUTING)))
+    # then only ivan is offered a call, the one that waited longest; the other waits
+    assert [c.payload for c in commands] == [pb.OfferOperatorRequest(interaction_id="c0", operator_id="ivan")]
+
+
 def test_an_abandoned_call_releases_the_operator_it_was_offered_to() -> None:
     offered = pb.Assignment(interaction_id="call-1", state=pb.STATE_OFFERED, operator_id="olga")
     cancelled = rules.cancel(offered, pb.CancelRoutingRequest(interaction_id="call-1"), command_context())
