@@ -401,6 +401,9 @@ def measure(
     latencies = [(desks.assigned[i] - sent[i]) * 1000 for i in done]
     span = max(desks.assigned[i] for i in done) - min(sent.values())
     print(f"calls sent {total}, assigned {len(done)}")
+    for call in [i for i in sent if i not in desks.assigned][:20]:
+        reached = [step for step in STEPS if (call, step) in desks.seen]
+        print(f"  not assigned: {call}, its cascade reached {', '.join(reached) or 'nothing'}")
     print(f"sustained: {len(done) / span:.1f} calls/s over {span:.1f}s (offered {args.rate}/s)")
     print(
         f"adapter in -> assignment out: p50 {statistics.median(latencies):.1f} ms, "
