@@ -86,6 +86,16 @@ def dead_letters(kafka: KafkaSettings) -> Iterator[DeadLetterTap]:
     tap.close()
 
 
+@pytest.fixture
+def runtime(kafka: KafkaSettings, tmp_path: Path) -> Iterator[Runtime[pb.Customer]]:
+    """One instance of the customer service whose handlers never fail."""
+    runtime = Runtime(flaky_customer_service({}), kafka, RuntimeOptions(state_dir=tmp_path)).start()
+    try:
+        yield runtime
+    finally:
+        runtime.stop()
+
+
 def test_a_poison_record_reaches_the_dlq_after_its_retries_and_later_records_go_on(
     kafka: KafkaSettings, tmp_path: Path, dead_letters: DeadLetterTap
 ) -> None:
@@ -130,77 +140,63 @@ def test_a_poison_record_reaches_the_dlq_after_its_retries_and_later_records_go_
         runtime.stop()
 
 
+@pytest.mark.usefixtures("runtime")
 def test_undecodable_and_unknown_records_go_to_the_dlq_with_a_clear_error(
-    kafka: KafkaSettings, tmp_path: Path, dead_letters: DeadLetterTap
+    kafka: KafkaSettings, dead_letters: DeadLetterTap
 ) -> None:
-    runtime = Runtime(flaky_customer_service({}), kafka, RuntimeOptions(state_dir=tmp_path)).start()
     garbage_key, unknown_id, ok_id = unique_ids("bad", 3)
     producer = clients.producer(kafka)
-    try:
-        producer.produce("customer.commands", b"\xff\x00 not protobuf", garbage_key.encode())
-        unknown = records.command(
-            Command(unknown_id, pb.ChangeContactRequest(customer_id=unknown_id)),
-            Cause(unknown_id, unknown_id, ACTOR, unknown_id),
-        )
-        producer.produce("customer.commands", unknown.SerializeToString(), unknown_id.encode())
-        producer.flush(10)
-        sender = CommandSender(kafka, "test")
-        sender.send(Command(ok_id, pb.RegisterCustomerRequest(customer_id=ok_id, name="N")), actor=ACTOR)
-        sender.close()
+    producer.produce("customer.commands", b"\xff\x00 not protobuf", garbage_key.encode())
+    unknown = records.command(
+        Command(unknown_id, pb.ChangeContactRequest(customer_id=unknown_id)),
+        Cause(unknown_id, unknown_id, ACTOR, unknown_id),
+    )
+    producer.produce("customer.commands", unknown.SerializeToString(), unknown_id.encode())
+    producer.flush(10)
+    sender = CommandSender(kafka, "test")
+    sender.send(Command(ok_id, pb.RegisterCustomerRequest(customer_id=ok_id, name="N")), actor=ACTOR)
+    sender.close()
 
-        assert len(read_events(kafka, "customer.events", {ok_id}, expected=1)) == 1
-        reasons = {d.key.decode(): (d.reason, d.error) for d in dead_letters.wait_for(2)}
-        assert reasons[garbage_key][0] == envelope_pb2.DEAD_LETTER_REASON_UNDECODABLE
-        assert "not a command envelope" in reasons[garbage_key][1]
-        assert reasons[unknown_id][0] == envelope_pb2.DEAD_LETTER_REASON_UNKNOWN_TYPE
-        assert "no handler for 'contracts.customer.v1.ChangeContactRequest'" in reasons[unknown_id][1]
-    finally:
-        runtime.stop()
+    assert len(read_events(kafka, "customer.events", {ok_id}, expected=1)) == 1
+    reasons = {d.key.decode(): (d.reason, d.error) for d in dead_letters.wait_for(2)}
+    assert reasons[garbage_key][0] == envelope_pb2.DEAD_LETTER_REASON_UNDECODABLE
+    assert "not a command envelope" in reasons[garbage_key][1]
+    assert reasons[unknown_id][0] == envelope_pb2.DEAD_LETTER_REASON_UNKNOWN_TYPE
+    assert "no handler for 'contracts.customer.v1.ChangeContactRequest'" in reasons[unknown_id][1]
 
 
-def test_a_rejected_command_answers_the_caller_and_a_wrong_version_is_refused(
-    kafka: KafkaSettings, tmp_path: Path
-) -> None:
-    runtime = Runtime(flaky_customer_service({}), kafka, RuntimeOptions(state_dir=tmp_path)).start()
+def test_a_rejected_command_answers_the_caller_and_a_wrong_version_is_refused(runtime: Runtime[pb.Customer]) -> None:
     (customer_id,) = unique_ids("reject", 1)
-    try:
+    runtime.submit(pb.RegisterCustomerRequest(customer_id=customer_id, name="A"), actor=ACTOR)
+    with pytest.raises(CommandRefused, match="already registered") as refused:
         runtime.submit(pb.RegisterCustomerRequest(customer_id=customer_id, name="A"), actor=ACTOR)
-        with pytest.raises(CommandRefused, match="already registered") as refused:
-            runtime.submit(pb.RegisterCustomerRequest(customer_id=customer_id, name="A"), actor=ACTOR)
-        assert refused.value.rejected
-        with pytest.raises(CommandRefused, match=r"expected .* at version 7, it is at 1"):
-            runtime.submit(
-                pb.RegisterCustomerRequest(customer_id=customer_id, name="A"),
-                actor=ACTOR,
-                expected_version=7,
-            )
-    finally:
-        runtime.stop()
+    assert refused.value.rejected
+    with pytest.raises(CommandRefused, match=r"expected .* at version 7, it is at 1"):
+        runtime.submit(
+            pb.RegisterCustomerRequest(customer_id=customer_id, name="A"),
+            actor=ACTOR,
+            expected_version=7,
+        )
 
 
 def test_a_command_that_changes_nothing_answers_the_caller_with_the_current_version(
-    kafka: KafkaSettings, tmp_path: Path
+    kafka: KafkaSettings, runtime: Runtime[pb.Customer]
 ) -> None:
     # given a registered customer
-    runtime = Runtime(flaky_customer_service({}), kafka, RuntimeOptions(state_dir=tmp_path)).start()
     (customer_id,) = unique_ids("unchanged", 1)
-    try:
-        registered = runtime.submit(pb.RegisterCustomerRequest(customer_id=customer_id, name="same again"), actor=ACTOR)
-        # when the same registration comes again (the rule: nothing to change)
-        started = time.monotonic()
-        again = runtime.submit(
-            pb.RegisterCustomerRequest(customer_id=customer_id, name="same again"), actor=ACTOR, timeout=8
-        )
-        # then the caller hears at once that the customer stays at its version, with no event
-        assert (again.version, again.event_id, again.accepted) == (registered.version, "", True)
-        assert time.monotonic() - started < 8
-        assert count_events(kafka, "customer.events", {customer_id}) == 1
-    finally:
-        runtime.stop()
+    registered = runtime.submit(pb.RegisterCustomerRequest(customer_id=customer_id, name="same again"), actor=ACTOR)
+    # when the same registration comes again (the rule: nothing to change)
+    started = time.monotonic()
+    again = runtime.submit(
+        pb.RegisterCustomerRequest(customer_id=customer_id, name="same again"), actor=ACTOR, timeout=8
+    )
+    # then the caller hears at once that the customer stays at its version, with no event
+    assert (again.version, again.event_id, again.accepted) == (registered.version, "", True)
+    assert time.monotonic() - started < 8
+    assert count_events(kafka, "customer.events", {customer_id}) == 1
 
 
-def test_the_same_command_id_twice_changes_the_entity_once(kafka: KafkaSettings, tmp_path: Path) -> None:
-    runtime = Runtime(flaky_customer_service({}), kafka, RuntimeOptions(state_dir=tmp_path)).start()
+def test_the_same_command_id_twice_changes_the_entity_once(kafka: KafkaSettings, runtime: Runtime[pb.Customer]) -> None:
     sender = CommandSender(kafka, "webhook")
     (customer_id,) = unique_ids("dup", 1)
     try:
@@ -211,7 +207,6 @@ def test_the_same_command_id_twice_changes_the_entity_once(kafka: KafkaSettings,
         assert len(events) == 1
     finally:
         sender.close()
-        runtime.stop()
 
 
 def test_a_dead_letter_sent_back_is_processed_once_the_cause_is_gone(
