@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ import httpx
 from adapters.calls import interaction_id
 from adapters.serving import BackgroundServer
 from adapters.telephony_webhook.app import create_app
+from adapters.telephony_webhook.simulator import WebhookPlatform
+from bench.runtime.measure import cpu_seconds, thread_cpu
 from contracts.events.v1 import envelope_pb2
 from contracts.interaction.v1 import interaction_pb2 as interaction_pb
 from contracts.operator.v1 import operator_pb2 as operator_pb
@@ -163,24 +165,13 @@ def play(client: httpx.Client, pool: ThreadPoolExecutor, sent: dict[str, float],
         call_id = uuid.uuid4().hex
         sent[interaction_id("webhook", call_id)] = time.perf_counter()
         sent_wall[interaction_id("webhook", call_id)] = time.time()
-        delivery = {
-            "id": call_id,
-            "type": "call.started",
-            "occurred_at": datetime.now(UTC).isoformat(),
-            "call": {"id": call_id, "from": f"+7916{number % 10_000_000:07d}", "line": "orders"},
-        }
-        for attempt in range(3):
-            try:
-                client.post(f"/sites/{SITES[number % 3]}/events", json=delivery).raise_for_status()
-                return
-            except httpx.TransportError as error:
-                # A pooled connection broke under the pool's threads: delivered again,
-                # as the platform would (the adapter recognizes the repeat).
-                if attempt == 2:
-                    delivery_errors.append(f"{call_id}: {error!r}")
-            except httpx.HTTPStatusError as error:
-                delivery_errors.append(f"{call_id}: {error}")
-                return
+        try:
+            response = WebhookPlatform(client, SITES[number % 3]).start(call_id, f"+7916{number % 10_000_000:07d}")
+        except httpx.TransportError as error:
+            delivery_errors.append(f"{call_id}: {error!r}")
+            return
+        if response.status_code != 202:
+            delivery_errors.append(f"{call_id}: {response.status_code} {response.text}")
 
     started = time.perf_counter()
     for number in range(count):
@@ -321,24 +312,9 @@ def wait_for_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"nothing answers at {url}")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def compiler_seconds(pid: int) -> float:
-    """CPU time so far of a JVM's JIT compiler threads (Linux /proc)."""
-    total = 0.0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            if "Compiler" not in (task / "comm").read_text():
-                continue
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # a thread that just ended
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+def compiler_seconds(pid: int | None) -> float:
+    """CPU time so far of a JVM's JIT compiler threads (0 without a process)."""
+    return sum(seconds for name, seconds in thread_cpu(pid).values() if "Compiler" in name) if pid else 0.0
 
 
 def warm_up(
@@ -354,13 +330,11 @@ def warm_up(
     calls = 0
     while True:
         chunk: dict[str, float] = {}
-        compiled_before = compiler_seconds(broker_pid) if broker_pid else 0.0
+        compiled_before = compiler_seconds(broker_pid)
         chunk_started = time.monotonic()
         play(client, pool, chunk, args.rate, int(args.rate * 10))
         calls += len(chunk)
-        compiling = (
-            (compiler_seconds(broker_pid) - compiled_before) / (time.monotonic() - chunk_started) if broker_pid else 0.0
-        )
+        compiling = (compiler_seconds(broker_pid) - compiled_before) / (time.monotonic() - chunk_started)
         elapsed = time.monotonic() - started
         print(f"  warm-up {elapsed:5.0f} s: broker JIT compiler {compiling:.2f} cores", flush=True)
         if elapsed >= args.max_warm_up_seconds or (elapsed >= args.warm_up_seconds and compiling < 0.05):

@@ -30,6 +30,7 @@ the offset commit written last, whichever transaction's marker lands first).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -155,8 +156,8 @@ class Processor:
             clients.transactional_producer(kafka, f"{service.name}-{instance}"),
             clients.transactional_producer(kafka, f"{service.name}-{instance}-b"),
         )
-        self._turn = 0
-        self.producer = self._producers[0]  # the open (or last) transaction's
+        self._taking_turns = itertools.cycle(self._producers)
+        self.producer = next(self._taking_turns)  # the open (or last) transaction's
         # Latest state of the entities this instance owns and has changed, as
         # (version, state bytes, partition); ahead of the store until the replica
         # catches up.
@@ -356,8 +357,7 @@ class Processor:
     def _begin(self) -> None:
         """Begins a transaction, on the other producer, with nothing of the previous
         one's state."""
-        self._turn ^= 1
-        self.producer = self._producers[self._turn]
+        self.producer = next(self._taking_turns)
         # Delivery reports of an aborted transaction's events are served (and
         # forgotten) here, not counted as this one's.
         self.producer.poll(0)

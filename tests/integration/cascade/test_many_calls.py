@@ -8,13 +8,14 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
 
 from adapters.serving import BackgroundServer
 from adapters.telephony_webhook.app import create_app as webhook_app
+from adapters.telephony_webhook.simulator import WebhookPlatform
 from contracts.interaction.v1 import interaction_pb2 as interaction_pb
 from services.routing import service as routing_rules
 from troupe.service import records
@@ -94,19 +95,8 @@ def test_200_simultaneous_calls_over_20_operators_at_3_sites(cascade: Cascade) -
     try:
         # when 200 calls arrive at once, spread over the sites
         def call(number: int) -> str:
-            with_site = sites[number % len(sites)]
-            delivery = {
-                "id": f"evt-{uuid.uuid4().hex}",
-                "type": "call.started",
-                "occurred_at": datetime.now(UTC).isoformat(),
-                "call": {"id": uuid.uuid4().hex, "from": f"+7916{number:07d}", "line": "orders"},
-            }
-            try:
-                response = client.post(f"/sites/{with_site}/events", json=delivery)
-            except httpx.TransportError:
-                # A pooled connection broken under 50 threads: the platform delivers
-                # the same event again, and the adapter gives it one effect.
-                response = client.post(f"/sites/{with_site}/events", json=delivery)
+            platform = WebhookPlatform(client, sites[number % len(sites)])
+            response = platform.start(uuid.uuid4().hex, f"+7916{number:07d}")
             assert response.status_code == 202, response.text
             return str(response.json()["interaction_id"])
 
