@@ -1,0 +1,1 @@
+"""Benchmarks: the runtime loop, the call cascade and the sidecar (docs/benchmarks.md)."""
