@@ -44,7 +44,7 @@ from adapters.calls import interaction_id
 from adapters.serving import BackgroundServer
 from adapters.telephony_webhook.app import create_app
 from adapters.telephony_webhook.simulator import WebhookPlatform
-from bench.runtime.measure import cpu_seconds, thread_cpu
+from bench.runtime.measure import compiler_seconds, cpu_seconds
 from contracts.events.v1 import envelope_pb2
 from contracts.interaction.v1 import interaction_pb2 as interaction_pb
 from contracts.operator.v1 import operator_pb2 as operator_pb
@@ -310,11 +310,6 @@ def wait_for_http(url: str, timeout: float = 60) -> None:
         except httpx.TransportError:
             time.sleep(0.2)
     raise RuntimeError(f"nothing answers at {url}")
-
-
-def compiler_seconds(pid: int | None) -> float:
-    """CPU time so far of a JVM's JIT compiler threads (0 without a process)."""
-    return sum(seconds for name, seconds in thread_cpu(pid).values() if "Compiler" in name) if pid else 0.0
 
 
 def warm_up(

@@ -50,6 +50,12 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     return threads
 
 
+def compiler_seconds(pid: int | None) -> float:
+    """CPU time so far of a JVM's JIT compiler threads (0 without a process): a fresh
+    broker compiles for minutes, and measures slower until it has settled."""
+    return sum(seconds for name, seconds in thread_cpu(pid).values() if "Compiler" in name) if pid else 0.0
+
+
 def thread_cores(
     before: dict[int, tuple[str, float]],
     after: dict[int, tuple[str, float]],

@@ -106,8 +106,9 @@ def table(results: dict[str, Any]) -> str:
         + (
             f", after the broker was warmed up for {results['broker_warm_up_s']:.0f} s "
             "(the plain loop's throughput run and latency traffic on topics of their own, "
-            "not measured: a fresh broker's JIT compiles for its first minutes, and "
-            "whichever contestant came first paid for it)."
+            "not measured, until the broker's JIT compiler used under 5 % of a core: a fresh "
+            "broker compiles for its first minutes, and whichever contestant came first "
+            "paid for it)."
             if "broker_warm_up_s" in results
             else "."
         ),
