@@ -1,0 +1,175 @@
+"""The floor of one exactly-once hop on this machine: the barest transactional loop
+(consume → produce the same record → send offsets → commit, two transactional
+producers taking turns as the runtime's do, no decoding, no store), at a steady
+rate, timed per 10 s window so a broker still warming up shows as such.
+
+    troupe kafka up --port 22092
+    .venv/bin/python -m bench.runtime.transaction_floor --bootstrap 127.0.0.1:22092 --seconds 180
+
+Per window: the loop's batch size, its send_offsets and commit calls, and the hop
+(record produced → its copy read by a read_committed consumer), p50 / p99 in ms.
+No loop that commits a transaction per hop can do better than this here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import struct
+import threading
+import time
+import uuid
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from .measure import percentile
+
+STAMP = struct.Struct("d")  # the moment a record was handed to the producer (perf_counter)
+
+
+def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(name, partitions, 1) for name in names]).values():
+        future.result()
+
+
+def transactional(bootstrap: str, transactional_id: str) -> Producer:
+    # The runtime's settings (troupe/bus/clients.py).
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "transactional.id": transactional_id,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 2,
+            "compression.type": "lz4",
+            "transaction.timeout.ms": 10_000,
+            "retry.backoff.ms": 5,
+            "retry.backoff.max.ms": 5,
+        }
+    )
+    producer.init_transactions(30)
+    return producer
+
+
+def consumer(bootstrap: str, group: str) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 500,
+        }
+    )
+
+
+def batch(source: Consumer, wait: float) -> list[Any]:
+    records: list[Any] = source.consume(5_000, 0)
+    if not records:
+        records = source.consume(1, wait)
+        if records:
+            records += source.consume(4_999, 0)
+    return [record for record in records if record.error() is None]
+
+
+class Windows:
+    """Samples (ms) by name, per window of ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = time.perf_counter()
+        self.samples: dict[tuple[int, str], list[float]] = {}
+        self.lock = threading.Lock()
+
+    def add(self, name: str, value: float) -> None:
+        window = int((time.perf_counter() - self.started) / self.seconds)
+        with self.lock:
+            self.samples.setdefault((window, name), []).append(value)
+
+    def report(self, window: int) -> str:
+        with self.lock:
+            parts = []
+            for name in ("batch", "send_offsets", "commit", "hop"):
+                values = sorted(self.samples.get((window, name), []))
+                if values:
+                    parts.append(f"{name} {percentile(values, 50):.1f} / {percentile(values, 99):.1f}")
+        start = window * self.seconds
+        return f"{start:4.0f}-{start + self.seconds:.0f} s: " + ", ".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.runtime.transaction_floor", description=__doc__)
+    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    parser.add_argument("--rate", type=int, default=1_000, help="records/s")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--window", type=float, default=10.0)
+    args = parser.parse_args()
+
+    run = uuid.uuid4().hex[:8]
+    source_topic, output_topic = f"bench.floor.{run}.in", f"bench.floor.{run}.out"
+    create_topics(args.bootstrap, [source_topic, output_topic], 6)
+    producers = itertools.cycle([transactional(args.bootstrap, f"bench-floor-{run}-{n}") for n in range(2)])
+    source = consumer(args.bootstrap, f"bench-floor-{run}")
+    source.subscribe([source_topic])
+    reader = consumer(args.bootstrap, f"bench-floor-{run}-reader")
+    reader.subscribe([output_topic])
+    windows = Windows(args.window)
+    stop = threading.Event()
+
+    def send() -> None:
+        feeder = Producer({"bootstrap.servers": args.bootstrap, "linger.ms": 2, "enable.idempotence": True})
+        started = time.perf_counter()
+        for n in itertools.count():
+            if stop.is_set():
+                break
+            feeder.produce(source_topic, STAMP.pack(time.perf_counter()), str(n % 1_000).encode())
+            feeder.poll(0)
+            ahead = started + (n + 1) / args.rate - time.perf_counter()
+            if ahead > 0:
+                time.sleep(ahead)
+        feeder.flush(5)
+
+    def read() -> None:
+        while not stop.is_set():
+            for record in batch(reader, 0.05):
+                windows.add("hop", 1000 * (time.perf_counter() - STAMP.unpack(record.value())[0]))
+
+    threads = [threading.Thread(target=send, daemon=True), threading.Thread(target=read, daemon=True)]
+    for thread in threads:
+        thread.start()
+    reported = 0
+    deadline = time.perf_counter() + args.seconds
+    while time.perf_counter() < deadline:
+        records = batch(source, 0.1)
+        if records:
+            producer = next(producers)
+            producer.begin_transaction()
+            last: dict[int, int] = {}
+            for record in records:
+                producer.produce(output_topic, record.value(), record.key())
+                last[record.partition()] = record.offset()
+            offsets = [TopicPartition(source_topic, p, o + 1) for p, o in last.items()]
+            sent = time.perf_counter()
+            producer.send_offsets_to_transaction(offsets, source.consumer_group_metadata(), 30)
+            committing = time.perf_counter()
+            producer.commit_transaction(30)
+            windows.add("batch", len(records))
+            windows.add("send_offsets", 1000 * (committing - sent))
+            windows.add("commit", 1000 * (time.perf_counter() - committing))
+        elapsed = int((time.perf_counter() - windows.started) / args.window)
+        if elapsed > reported:
+            print(windows.report(reported), flush=True)
+            reported = elapsed
+    stop.set()
+    for thread in threads:
+        thread.join(5)
+    source.close()
+    reader.close()
+
+
+if __name__ == "__main__":
+    main()
