@@ -31,7 +31,7 @@ from troupe.bus.topics import dlq_topic, ensure_topics
 from troupe.kafka.local import LocalCluster, LocalKafkaError
 from troupe.settings import KafkaSettings
 
-from . import environment, measure, report, workload
+from . import environment, measure, report, work, workload
 from .contestants import ALL, BROKER_WARM_UP, PLAIN, PLAIN_STORE, QUIX, TROUPE, Child, Contestant
 from .environment import ROOT
 
@@ -255,6 +255,20 @@ def latency(run: Run, contestant: Contestant, start_index: int) -> dict[str, Any
     return summary
 
 
+def work_alone(commands: list[workload.Record]) -> float:
+    """CPU µs per event of the plain loops' per-record work with no Kafka at all
+    (decode the command → decide → encode the event), in this process: no loop
+    that does this work can spend less per event."""
+    states: dict[str, tuple[int, bytes]] = {}
+    started = time.process_time()
+    for record in commands:
+        command = work.decode(record.value)
+        version, state = states.get(command.entity_id, (0, b""))
+        _event, new_state = work.decide(command, version, state)
+        states[command.entity_id] = (version + 1, new_state)
+    return round((time.process_time() - started) / len(commands) * 1e6, 1)
+
+
 def warm_up_broker(run: Run, expected: int) -> None:
     """The plain loop's throughput run and then its hop-latency traffic on topics of
     its own, nothing recorded, for at least ``--broker-warm-up-seconds`` and then on
@@ -403,6 +417,8 @@ def main(argv_: list[str] | None = None) -> None:
         for contestant in (BROKER_WARM_UP, *chosen):
             seconds = workload.fill(run.bootstrap, contestant.input, commands)
             run.log(f"filled {contestant.input} in {seconds:.1f} s")
+        run.results["work_alone_us_per_event"] = work_alone(commands)
+        run.log(f"the per-event work alone, in-process: {run.results['work_alone_us_per_event']:.1f} µs of CPU")
         del commands
         warm_up_broker(run, expected)
 

@@ -210,6 +210,29 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def ceiling(results: dict[str, Any]) -> list[str]:
+    """What this machine's cores allow, from the plain loop with the store: its
+    process CPU per event split into the per-event work alone and the Kafka client
+    calls, and the broker's CPU per event."""
+    work_us = results.get("work_alone_us_per_event")
+    plain = results["contestants"].get("plain-store", {}).get("throughput", {})
+    process_s, broker_s = plain.get("cpu_s_per_10k_events"), plain.get("broker_cpu_s_per_10k_events")
+    cores = results.get("machine", {}).get("nproc")
+    if not (work_us and process_s and broker_s and cores):
+        return []
+    process_us, broker_us = process_s * 100, broker_s * 100  # CPU-s per 10k events → µs per event
+    clients_us = max(0.0, process_us - work_us)
+    return [
+        f"- What {cores} cores allow: the plain loop with the store spent {process_us:.0f} µs of "
+        f"CPU per event in its process ({work_us:.0f} µs of it the per-event work alone, "
+        "measured in-process without Kafka: decode → decide → encode; the rest, "
+        f"{clients_us:.0f} µs, its Kafka client calls) and the broker {broker_us:.0f} µs. So "
+        f"{cores} cores allow at most {cores * 1e6 / (process_us + broker_us):,.0f} events/s "
+        f"for that loop; {cores * 1e6 / (work_us + broker_us):,.0f} if its client calls cost "
+        f"nothing; {cores * 1e6 / (clients_us + broker_us):,.0f} if its work did."
+    ]
+
+
 def notes(results: dict[str, Any]) -> list[str]:
     quix_latency = results["contestants"].get("quix", {}).get("latency", {})
     out = [
@@ -248,6 +271,7 @@ def notes(results: dict[str, Any]) -> list[str]:
         "broker has written the previous one's markers, and with librdkafka's default 100 ms "
         "backoff that wait dominated every hop (p50 about 110 ms instead of 40-55 ms)."
     )
+    out += ceiling(results)
     troupe = results["contestants"].get("troupe", {})
     store = troupe.get("store")
     if store:
