@@ -35,6 +35,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ from adapters.calls import interaction_id
 from adapters.serving import BackgroundServer
 from adapters.telephony_webhook.app import create_app
 from adapters.telephony_webhook.simulator import WebhookPlatform
-from bench.runtime.measure import compiler_seconds, cpu_seconds
+from bench.runtime.measure import JIT_SETTLED_CORES, compiling_cores, cpu_seconds
 from contracts.events.v1 import envelope_pb2
 from contracts.interaction.v1 import interaction_pb2 as interaction_pb
 from contracts.operator.v1 import operator_pb2 as operator_pb
@@ -325,14 +326,12 @@ def warm_up(
     calls = 0
     while True:
         chunk: dict[str, float] = {}
-        compiled_before = compiler_seconds(broker_pid)
-        chunk_started = time.monotonic()
-        play(client, pool, chunk, args.rate, int(args.rate * 10))
+        compiling = compiling_cores(broker_pid, partial(play, client, pool, chunk, args.rate, int(args.rate * 10)))
         calls += len(chunk)
-        compiling = (compiler_seconds(broker_pid) - compiled_before) / (time.monotonic() - chunk_started)
         elapsed = time.monotonic() - started
         print(f"  warm-up {elapsed:5.0f} s: broker JIT compiler {compiling:.2f} cores", flush=True)
-        if elapsed >= args.max_warm_up_seconds or (elapsed >= args.warm_up_seconds and compiling < 0.05):
+        settled = elapsed >= args.warm_up_seconds and compiling < JIT_SETTLED_CORES
+        if settled or elapsed >= args.max_warm_up_seconds:
             wait_assigned(desks, chunk, 120)
             return calls
 

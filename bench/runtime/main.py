@@ -24,6 +24,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -285,15 +286,16 @@ def warm_up_broker(run: Run, expected: int) -> None:
     try:
         sent = args.commands
         while figures.get("complete"):
-            compiled_before, chunk_started = measure.compiler_seconds(broker_pid), time.monotonic()
-            count = round(args.rate * 10)
-            commands = workload.awards(count, args.customers, sent)
-            sent += count
-            measure.hop_latency(run.bootstrap, BROKER_WARM_UP.input, BROKER_WARM_UP.output, commands, args.rate, 0.0)
-            compiling = (measure.compiler_seconds(broker_pid) - compiled_before) / (time.monotonic() - chunk_started)
+            commands = workload.awards(round(args.rate * 10), args.customers, sent)
+            sent += len(commands)
+            warm_up = BROKER_WARM_UP
+            traffic = partial(
+                measure.hop_latency, run.bootstrap, warm_up.input, warm_up.output, commands, args.rate, 0.0
+            )
+            compiling = measure.compiling_cores(broker_pid, traffic)
             elapsed = time.monotonic() - started
             run.log(f"  {elapsed:4.0f} s: broker JIT compiler {compiling:.2f} cores")
-            settled = elapsed >= args.broker_warm_up_seconds and compiling < 0.05
+            settled = elapsed >= args.broker_warm_up_seconds and compiling < measure.JIT_SETTLED_CORES
             if settled or elapsed >= args.max_broker_warm_up_seconds:
                 break
     finally:

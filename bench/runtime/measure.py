@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,18 @@ def compiler_seconds(pid: int | None) -> float:
     """CPU time so far of a JVM's JIT compiler threads (0 without a process): a fresh
     broker compiles for minutes, and measures slower until it has settled."""
     return sum(seconds for name, seconds in thread_cpu(pid).values() if "Compiler" in name) if pid else 0.0
+
+
+# Cores a broker's JIT compiler may still use for the broker to count as warmed up.
+JIT_SETTLED_CORES = 0.05
+
+
+def compiling_cores(pid: int | None, chunk: Callable[[], object]) -> float:
+    """Runs ``chunk`` (traffic for the broker) and returns the cores the broker's
+    JIT compiler used meanwhile."""
+    before, started = compiler_seconds(pid), time.monotonic()
+    chunk()
+    return (compiler_seconds(pid) - before) / (time.monotonic() - started)
 
 
 def thread_cores(

@@ -28,8 +28,8 @@ MAX_BATCH = 5_000
 IDLE_WAIT = 0.1
 
 
-def clients(bootstrap: str, group: str, transactional_id: str) -> tuple[Consumer, Producer]:
-    consumer = Consumer(
+def loop_consumer(bootstrap: str, group: str) -> Consumer:
+    return Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": group,
@@ -42,6 +42,10 @@ def clients(bootstrap: str, group: str, transactional_id: str) -> tuple[Consumer
             "partition.assignment.strategy": "cooperative-sticky",
         }
     )
+
+
+def loop_producer(bootstrap: str, transactional_id: str) -> Producer:
+    """A transactional producer with the runtime's settings, its transactions initialized."""
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
@@ -56,7 +60,8 @@ def clients(bootstrap: str, group: str, transactional_id: str) -> tuple[Consumer
             "queue.buffering.max.messages": 500_000,
         }
     )
-    return consumer, producer
+    producer.init_transactions(30)
+    return producer
 
 
 def poll(consumer: Consumer) -> list[Any]:
@@ -98,8 +103,7 @@ def run(
     stop: threading.Event,
     store: SqliteStates | None = None,
 ) -> None:
-    consumer, producer = clients(bootstrap, group, f"{group}-0")
-    producer.init_transactions(30)
+    consumer, producer = loop_consumer(bootstrap, group), loop_producer(bootstrap, f"{group}-0")
     consumer.subscribe([input_topic])
     states: dict[str, tuple[int, bytes]] = {}
     try:

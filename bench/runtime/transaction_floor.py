@@ -19,12 +19,12 @@ import struct
 import threading
 import time
 import uuid
-from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from .measure import percentile
+from .measure import drain, percentile, reader
+from .plain import loop_consumer, loop_producer
 
 STAMP = struct.Struct("d")  # the moment a record was handed to the producer (perf_counter)
 
@@ -33,47 +33,6 @@ def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.create_topics([NewTopic(name, partitions, 1) for name in names]).values():
         future.result()
-
-
-def transactional(bootstrap: str, transactional_id: str) -> Producer:
-    # The runtime's settings (troupe/bus/clients.py).
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "transactional.id": transactional_id,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 2,
-            "compression.type": "lz4",
-            "transaction.timeout.ms": 10_000,
-            "retry.backoff.ms": 5,
-            "retry.backoff.max.ms": 5,
-        }
-    )
-    producer.init_transactions(30)
-    return producer
-
-
-def consumer(bootstrap: str, group: str) -> Consumer:
-    return Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": group,
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "fetch.wait.max.ms": 500,
-        }
-    )
-
-
-def batch(source: Consumer, wait: float) -> list[Any]:
-    records: list[Any] = source.consume(5_000, 0)
-    if not records:
-        records = source.consume(1, wait)
-        if records:
-            records += source.consume(4_999, 0)
-    return [record for record in records if record.error() is None]
 
 
 class Windows:
@@ -112,11 +71,12 @@ def main() -> None:
     run = uuid.uuid4().hex[:8]
     source_topic, output_topic = f"bench.floor.{run}.in", f"bench.floor.{run}.out"
     create_topics(args.bootstrap, [source_topic, output_topic], 6)
-    producers = itertools.cycle([transactional(args.bootstrap, f"bench-floor-{run}-{n}") for n in range(2)])
-    source = consumer(args.bootstrap, f"bench-floor-{run}")
+    # The runtime's settings, as the plain loop has them; two producers taking turns.
+    producers = itertools.cycle([loop_producer(args.bootstrap, f"bench-floor-{run}-{n}") for n in range(2)])
+    source = loop_consumer(args.bootstrap, f"bench-floor-{run}")
     source.subscribe([source_topic])
-    reader = consumer(args.bootstrap, f"bench-floor-{run}-reader")
-    reader.subscribe([output_topic])
+    output = reader(args.bootstrap, f"bench-floor-{run}-reader")
+    output.subscribe([output_topic])
     windows = Windows(args.window)
     stop = threading.Event()
 
@@ -135,7 +95,7 @@ def main() -> None:
 
     def read() -> None:
         while not stop.is_set():
-            for record in batch(reader, 0.05):
+            for record in drain(output, 0.05):
                 windows.add("hop", 1000 * (time.perf_counter() - STAMP.unpack(record.value())[0]))
 
     threads = [threading.Thread(target=send, daemon=True), threading.Thread(target=read, daemon=True)]
@@ -144,7 +104,7 @@ def main() -> None:
     reported = 0
     deadline = time.perf_counter() + args.seconds
     while time.perf_counter() < deadline:
-        records = batch(source, 0.1)
+        records = drain(source, 0.1)
         if records:
             producer = next(producers)
             producer.begin_transaction()
@@ -168,7 +128,7 @@ def main() -> None:
     for thread in threads:
         thread.join(5)
     source.close()
-    reader.close()
+    output.close()
 
 
 if __name__ == "__main__":
