@@ -20,10 +20,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -33,21 +34,29 @@ from contracts.interaction.v1 import interaction_pb2 as interaction
 from contracts.operator.v1 import operator_pb2 as operator
 from contracts.routing.v1 import routing_pb2 as pb
 from troupe import UNCHANGED, Command, CommandContext, Emit, EventContext, Rejected, Service
-from troupe.service.declaration import TickContext, Unchanged
-from troupe.state.views import Versioned
+from troupe.service.declaration import Lookup, TickContext, Unchanged
+from troupe.state.views import Versioned, Views
 
 routing = Service("routing", entity=pb.Assignment, id_field="interaction_id")
 OPERATORS = "operator.events"
+ROUTING = routing.events_topic
 ANY_SITE = "*"
 
 
 def available(person: operator.Operator) -> list[str]:
-    """Available operators by their site, and all of them under ``ANY_SITE``: a
-    choice reads the operators who may take the call, not every operator."""
-    return [person.site, ANY_SITE] if person.presence == operator.PRESENCE_AVAILABLE else []
+    """The queues an available operator may take calls from: per skill (and ""
+    for calls that need none), at their site and at any site (``ANY_SITE``)."""
+    if person.presence != operator.PRESENCE_AVAILABLE:
+        return []
+    return [f"{site}/{skill}" for site in (person.site, ANY_SITE) for skill in (*person.skills, "")]
 
 
-routing.project(OPERATORS, operator.Operator, lookups={"available": available})
+def idle_since(person: operator.Operator) -> int:
+    return person.presence_since.ToNanoseconds()
+
+
+# Longest idle first: a choice reads the first operators of one queue, not all of them.
+routing.project(OPERATORS, operator.Operator, lookups={"available": Lookup(available, order=idle_since)})
 
 
 @dataclass
@@ -88,39 +97,6 @@ def may_take(person: operator.Operator, call: pb.Assignment, now: datetime) -> b
     return person.site == call.site or _widened(call, now)
 
 
-def choose_operator(
-    call: pb.Assignment,
-    operators: Iterable[operator.Operator],
-    now: datetime,
-    excluded: set[str] = frozenset(),  # type: ignore[assignment]
-) -> operator.Operator | None:
-    """The longest-idle operator who may take the call, own site first."""
-    candidates = [
-        person
-        for person in operators
-        if person.operator_id not in excluded and may_take(person, call, now)
-    ]
-    if not candidates:
-        return None
-    return min(
-        candidates,
-        key=lambda p: (p.site != call.site, p.presence_since.ToNanoseconds(), p.operator_id),
-    )
-
-
-def longest_waiting(
-    person: operator.Operator, waiting: Iterable[pb.Assignment], now: datetime
-) -> pb.Assignment | None:
-    """The call that has waited longest among those the operator may take."""
-    eligible = [call for call in waiting if may_take(person, call, now)]
-    if not eligible:
-        return None
-    return min(
-        eligible,
-        key=lambda c: (c.site != person.site, c.queued_at.ToNanoseconds(), c.interaction_id),
-    )
-
-
 class OffersInFlight:
     """Operators this instance has just offered a call to, with the version of the
     operator it chose from.
@@ -156,51 +132,49 @@ class OffersInFlight:
 IN_FLIGHT = OffersInFlight()
 
 
-def _available_operators(
-    context: CommandContext | EventContext | TickContext, site: str = ANY_SITE
-) -> dict[str, Versioned[operator.Operator]]:
-    """Available operators (by id) at ``site`` (any site by default) the view
-    shows, minus those this instance has just offered a call to (``IN_FLIGHT``)."""
-    return {
-        entity.state.operator_id: entity
-        for entity in context.views.find(OPERATORS, "available", site)
-        if not IN_FLIGHT.pending(entity.state.operator_id, entity.version)
-    }
-
-
 def _widened(call: pb.Assignment, now: datetime) -> bool:
     """The call has waited long enough for any site's operators to take it."""
     return now - call.queued_at.ToDatetime(UTC) >= POLICY.widen_after
 
 
-def _offered_something(context: CommandContext | TickContext, operator_id: str) -> bool:
+def _offered_something(views: Views, operator_id: str) -> bool:
     """An interaction is offered to the operator right now (routing's own store)."""
-    return bool(context.views.find(routing.events_topic, "offered_to", operator_id))
+    return bool(views.find(ROUTING, "offered_to", operator_id))
+
+
+def _candidates(call: pb.Assignment, views: Views, now: datetime) -> Iterator[Versioned[operator.Operator]]:
+    """The operators the views show available for the call, best first: the longest
+    idle at its site, then (once it has waited long enough) at the other sites."""
+    yield from views.walk(OPERATORS, "available", f"{call.site}/{call.skill}")
+    if _widened(call, now):
+        for entity in views.walk(OPERATORS, "available", f"{ANY_SITE}/{call.skill}"):
+            if entity.state.site != call.site:
+                yield entity
 
 
 def _choose(
     call: pb.Assignment,
-    context: CommandContext | TickContext,
-    available: dict[str, Versioned[operator.Operator]],
+    views: Views,
     now: datetime,
     excluded: set[str],
-) -> operator.Operator | None:
-    """The operator for the call, skipping those with an open offer (checked for
-    the preferred candidates only: one indexed look-up each)."""
-    excluded = set(excluded)
-    while (chosen := choose_operator(call, (e.state for e in available.values()), now, excluded)) is not None:
-        if not _offered_something(context, chosen.operator_id):
-            return chosen
-        excluded.add(chosen.operator_id)
+    has_offer: Callable[[str], bool],
+) -> Versioned[operator.Operator] | None:
+    """The best candidate for the call who is not excluded, not just offered a call
+    by this instance (``IN_FLIGHT``) and has no open offer."""
+    for entity in _candidates(call, views, now):
+        operator_id = entity.state.operator_id
+        if operator_id in excluded or IN_FLIGHT.pending(operator_id, entity.version) or has_offer(operator_id):
+            continue
+        return entity
     return None
 
 
 def _offer_or_wait(call: pb.Assignment, context: CommandContext, now: datetime) -> Emit:
-    available = _available_operators(context, ANY_SITE if _widened(call, now) else call.site)
-    chosen = _choose(call, context, available, now, set(call.passed_over))
+    views = context.views
+    chosen = _choose(call, views, now, set(call.passed_over), functools.partial(_offered_something, views))
     if chosen is not None:
-        IN_FLIGHT.add(chosen.operator_id, available[chosen.operator_id].version)
-        return _offer(call, chosen.operator_id, now)
+        IN_FLIGHT.add(chosen.state.operator_id, chosen.version)
+        return _offer(call, chosen.state.operator_id, now)
     call.state = pb.STATE_WAITING
     call.operator_id = ""
     call.ClearField("offered_at")
@@ -375,23 +349,33 @@ def on_refused(person: operator.Operator, _context: EventContext) -> Command:
 def on_operator_available(person: operator.Operator, context: EventContext) -> Command | None:
     if person.presence != operator.PRESENCE_AVAILABLE:
         return None
-    now = _now()
-    # The calls at the operator's own site come first; only without one there do
-    # the calls of other sites that waited long enough count (all waiting calls).
-    own_site = [
-        e.state
-        for queue in (*person.skills, "")
-        for e in context.views.find(routing.events_topic, "waiting_at", f"{person.site}/{queue}")
-    ]
-    call = longest_waiting(person, own_site, now) or longest_waiting(
-        person, [e.state for e in context.views.find(routing.events_topic, "state", "waiting")], now
-    )
+    call = _next_call(person, context.views, _now())
     if call is None:
         return None
     return Command(
         call.interaction_id,
         pb.OfferOperatorRequest(interaction_id=call.interaction_id, operator_id=person.operator_id),
     )
+
+
+def _next_call(person: operator.Operator, views: Views, now: datetime) -> pb.Assignment | None:
+    """The call an operator who became available should get: the longest waiting in
+    their site's queues (one per skill, and the calls that need none); without one
+    there, the longest waiting call of another site that waited long enough."""
+    heads: list[pb.Assignment] = [
+        head.state
+        for skill in (*person.skills, "")
+        if (head := next(views.walk(ROUTING, "waiting_at", f"{person.site}/{skill}"), None)) is not None
+    ]
+    if heads:
+        return min(heads, key=lambda call: (queued(call), call.interaction_id))
+    for entity in views.walk(ROUTING, "state", "waiting"):  # longest waiting first
+        call: pb.Assignment = entity.state
+        if not _widened(call, now):
+            return None  # nor have those after it
+        if may_take(person, call, now):
+            return call
+    return None
 
 
 # -- the sweep: expired offers, and idle operators with waiting calls -------------
@@ -419,32 +403,37 @@ def sweep(context: TickContext) -> Iterator[Command]:
                 ),
                 command_id=sweep_command_id(call.interaction_id, entity.version, "expire"),
             )
-    waiting = context.owned("state", "waiting")
+    waiting = context.owned("state", "waiting")  # longest waiting first
     if not waiting:
         return
-    # Operators with an open offer are left out once, here: checked per call, each
-    # of many waiting calls went through the offered operators again, and a backlog
-    # made the sweep slower the longer it grew.
-    offered = {e.state.operator_id for e in context.views.find(routing.events_topic, "state", "offered")}
-    idle = {operator_id: e for operator_id, e in _available_operators(context).items() if operator_id not in offered}
+    offered = {e.state.operator_id for e in context.views.find(ROUTING, "state", "offered")}
     taken: set[str] = set()
-    for entity in sorted(waiting, key=lambda e: e.state.queued_at.ToNanoseconds()):
-        if len(taken) == len(idle):
-            return  # everybody idle has a call now: the rest wait for the next sweep
+    # Queues (site, skill, widened) found with nobody left for them in this sweep:
+    # the calls after in the same queue are not looked at, so a long backlog costs
+    # one look-up per call, not a walk through the operators each.
+    dry: set[tuple[str, str, bool]] = set()
+    for entity in waiting:
         call = entity.state
-        chosen = _choose(call, context, idle, context.now, taken)
-        if chosen is not None:
-            taken.add(chosen.operator_id)
-            yield Command(
-                call.interaction_id,
-                pb.OfferOperatorRequest(
-                    interaction_id=call.interaction_id, operator_id=chosen.operator_id
-                ),
-                command_id=sweep_command_id(call.interaction_id, entity.version, "offer"),
-            )
+        queue = (call.site, call.skill, _widened(call, context.now))
+        if queue in dry:
+            continue
+        chosen = _choose(call, context.views, context.now, taken, offered.__contains__)
+        if chosen is None:
+            dry.add(queue)
+            continue
+        taken.add(chosen.state.operator_id)
+        yield Command(
+            call.interaction_id,
+            pb.OfferOperatorRequest(interaction_id=call.interaction_id, operator_id=chosen.state.operator_id),
+            command_id=sweep_command_id(call.interaction_id, entity.version, "offer"),
+        )
 
 
-@routing.lookup("state")
+def queued(call: pb.Assignment) -> int:
+    return call.queued_at.ToNanoseconds()
+
+
+@routing.lookup("state", order=queued)
 def state(call: pb.Assignment) -> list[str]:
     if call.state == pb.STATE_WAITING:
         return ["waiting"]
@@ -453,7 +442,7 @@ def state(call: pb.Assignment) -> list[str]:
     return []
 
 
-@routing.lookup("waiting_at")
+@routing.lookup("waiting_at", order=queued)
 def waiting_at(call: pb.Assignment) -> list[str]:
     """Waiting calls by site and skill: an operator who becomes free looks at
     their own site's queues only, however long other sites' queues are."""

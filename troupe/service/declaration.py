@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 
 from contracts.events.v1 import envelope_pb2
 from troupe.bus.topics import commands_topic, events_topic
+from troupe.state.store import LookupKey
 from troupe.state.views import Versioned, Views
 
 EntityT = TypeVar("EntityT", bound=Message)
@@ -101,20 +102,37 @@ class EventContext(NamedTuple):
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """A secondary key to find entities by: ``values`` gives an entity's values for
+    it (e.g. its phone numbers); ``order``, if given, ranks the entities that share
+    a value (e.g. by how long they have waited), so that the first of them is read
+    without reading them all (``Views.walk``)."""
+
+    values: Callable[[Any], Iterable[str]]
+    order: Callable[[Any], int] | None = None
+
+
+@dataclass(frozen=True)
 class LookupKeys:
     """The look-ups declared for one topic's entities, and how to compute an
-    entity's (name, value) keys from its state."""
+    entity's (name, value, rank) keys from its state."""
 
     message: type[Message]
-    lookups: dict[str, Callable[[Any], Iterable[str]]]
+    lookups: dict[str, Lookup]
 
     @property
     def names(self) -> list[str]:
-        return sorted(self.lookups)
+        """The look-ups' names, marked if ordered: a store indexed for other names
+        or orders is indexed again."""
+        return sorted(name if lookup.order is None else f"{name} (ordered)" for name, lookup in self.lookups.items())
 
-    def __call__(self, state: bytes) -> tuple[tuple[str, str], ...]:
+    def __call__(self, state: bytes) -> tuple[LookupKey, ...]:
         entity = self.message.FromString(state)
-        return tuple((name, value) for name, values in self.lookups.items() for value in values(entity))
+        keys: list[LookupKey] = []
+        for name, lookup in self.lookups.items():
+            rank = 0 if lookup.order is None else lookup.order(entity)
+            keys += ((name, value, rank) for value in lookup.values(entity))
+        return tuple(keys)
 
 
 class OwnedEntities(Protocol):
@@ -222,9 +240,9 @@ class Service(Generic[EntityT]):
     commands: dict[str, CommandDeclaration] = field(default_factory=dict)
     reactions: list[ReactionDeclaration] = field(default_factory=list)
     projections: dict[str, type[Message]] = field(default_factory=dict)
-    projection_lookups: dict[str, dict[str, Callable[[Any], Iterable[str]]]] = field(default_factory=dict)
+    projection_lookups: dict[str, dict[str, Lookup]] = field(default_factory=dict)
     apis: list[GrpcDeclaration] = field(default_factory=list)
-    lookups: dict[str, Callable[[EntityT], Iterable[str]]] = field(default_factory=dict)
+    lookups: dict[str, Lookup] = field(default_factory=dict)
     ticks: list[TickDeclaration] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -311,14 +329,17 @@ class Service(Generic[EntityT]):
         """Message type of every topic this service materializes."""
         return {self.events_topic: self.entity, **self.projections}
 
-    def lookup(self, name: str) -> Callable[[Callable[[EntityT], Iterable[str]]], Any]:
+    def lookup(
+        self, name: str, order: Callable[[EntityT], int] | None = None
+    ) -> Callable[[Callable[[EntityT], Iterable[str]]], Any]:
         """Declares a secondary key to find entities by: the function gives an
-        entity's values for it (e.g. its phone numbers)."""
+        entity's values for it (e.g. its phone numbers); ``order`` ranks the
+        entities that share a value (``Lookup``)."""
         if name in self.lookups:
             raise ValueError(f"lookup {name!r} is already declared in {self.name}")
 
         def register(values: Callable[[EntityT], Iterable[str]]) -> Any:
-            self.lookups[name] = values
+            self.lookups[name] = Lookup(values, order)
             return values
 
         return register
@@ -340,15 +361,17 @@ class Service(Generic[EntityT]):
         self,
         topic: str,
         state: type[Message],
-        lookups: dict[str, Callable[[Any], Iterable[str]]] | None = None,
+        lookups: dict[str, Lookup | Callable[[Any], Iterable[str]]] | None = None,
     ) -> None:
         """Keeps a local, read-only copy of another service's entities, findable
-        by the ``lookups`` given (name → the entity's values for it)."""
+        by the ``lookups`` given (name → the entity's values for it, or a ``Lookup``)."""
         if topic == self.events_topic:
             raise ValueError(f"{self.name} always materializes its own topic")
         self.projections[topic] = state
         if lookups:
-            self.projection_lookups[topic] = dict(lookups)
+            self.projection_lookups[topic] = {
+                name: lookup if isinstance(lookup, Lookup) else Lookup(lookup) for name, lookup in lookups.items()
+            }
 
     def serve(
         self,

@@ -44,12 +44,15 @@ CREATE TABLE IF NOT EXISTS applied_commands (
     PRIMARY KEY (topic, command_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS applied_commands_by_time ON applied_commands (applied_at);
+-- rank: the look-up's order among the entities with the same value (0 if it has
+-- none), so the first of them is read without reading them all.
 CREATE TABLE IF NOT EXISTS lookups (
     topic TEXT NOT NULL,
     name TEXT NOT NULL,
     value TEXT NOT NULL,
+    rank INTEGER NOT NULL,
     entity_id TEXT NOT NULL,
-    PRIMARY KEY (topic, name, value, entity_id)
+    PRIMARY KEY (topic, name, value, rank, entity_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS lookups_by_entity ON lookups (topic, entity_id);
 CREATE TABLE IF NOT EXISTS lookup_names (
@@ -73,11 +76,14 @@ class StoredEntity:
     state: bytes
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TABLES = ("entities", "applied_commands", "lookups", "lookup_names", "offsets")
 
 # (topic, command id, entity id, version it produced, its event's time in Unix ms)
 AppliedCommand = tuple[str, str, str, int, int]
+# A secondary key to find an entity by: (name, value, rank), e.g. ("phone", "+7916...", 0).
+LookupKey = tuple[str, str, int]
+_INSERT_LOOKUP = "INSERT OR IGNORE INTO lookups (topic, name, value, rank, entity_id) VALUES (?, ?, ?, ?, ?)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +98,8 @@ class EntityChange:
     partition: int = 0
     # The command that caused the change, if any.
     command_id: str = ""
-    # Secondary keys (name, value) to find the entity by, e.g. ("phone", "+7916...").
-    lookups: tuple[tuple[str, str], ...] | None = None
+    # Secondary keys to find the entity by.
+    lookups: tuple[LookupKey, ...] | None = None
     # When the command was applied (its event's time, Unix ms).
     applied_at: int = 0
 
@@ -168,8 +174,8 @@ class Store:
                     "DELETE FROM lookups WHERE topic = ? AND entity_id = ?", [(c.topic, c.entity_id) for c in indexed]
                 )
                 db.executemany(
-                    "INSERT OR IGNORE INTO lookups (topic, name, value, entity_id) VALUES (?, ?, ?, ?)",
-                    [(c.topic, name, value, c.entity_id) for c in indexed for name, value in c.lookups or ()],
+                    _INSERT_LOOKUP,
+                    [(c.topic, *key, c.entity_id) for c in indexed for key in c.lookups or ()],
                 )
             db.executemany(
                 "INSERT INTO offsets (topic, partition, next_offset) VALUES (?, ?, ?)"
@@ -207,9 +213,9 @@ class Store:
         return StoredEntity(entity_id, row[0], row[1], row[2]) if row else None
 
     def find(self, topic: str, name: str, value: str) -> list[str]:
-        """Ids of the entities with the lookup key ``name`` = ``value``."""
+        """Ids of the entities with the lookup key ``name`` = ``value``, in the look-up's order."""
         rows = self._connection().execute(
-            "SELECT entity_id FROM lookups WHERE topic = ? AND name = ? AND value = ? ORDER BY entity_id",
+            "SELECT entity_id FROM lookups WHERE topic = ? AND name = ? AND value = ? ORDER BY rank, entity_id",
             (topic, name, value),
         )
         return [row[0] for row in rows]
@@ -218,20 +224,28 @@ class Store:
         self, topic: str, name: str, value: str, partitions: set[int] | frozenset[int] | None = None
     ) -> list[StoredEntity]:
         """The entities with the look-up key ``name`` = ``value`` (in ``partitions``
-        if given), by id, in one query."""
+        if given), in the look-up's order, in one query."""
+        return list(self.walk_entities(topic, name, value, partitions))
+
+    def walk_entities(
+        self, topic: str, name: str, value: str, partitions: set[int] | frozenset[int] | None = None
+    ) -> Iterator[StoredEntity]:
+        """``find_entities`` read row by row as the caller goes on: the index is in
+        the look-up's order, so taking the first few reads only those."""
         rows = self._connection().execute(
             "SELECT e.entity_id, e.version, e.event_type, e.state, e.partition FROM lookups l"
             " JOIN entities e ON e.topic = l.topic AND e.entity_id = l.entity_id"
-            " WHERE l.topic = ? AND l.name = ? AND l.value = ? ORDER BY l.entity_id",
+            " WHERE l.topic = ? AND l.name = ? AND l.value = ? ORDER BY l.rank, l.entity_id",
             (topic, name, value),
         )
-        return [
-            StoredEntity(entity_id, version, event_type, state)
-            for entity_id, version, event_type, state, partition in rows
-            if partitions is None or partition in partitions
-        ]
+        try:
+            for entity_id, version, event_type, state, partition in rows:
+                if partitions is None or partition in partitions:
+                    yield StoredEntity(entity_id, version, event_type, state)
+        finally:
+            rows.close()  # a caller that stopped early ends the read at once
 
-    def index_lookups(self, topic: str, names: list[str], keys: Callable[[bytes], tuple[tuple[str, str], ...]]) -> bool:
+    def index_lookups(self, topic: str, names: list[str], keys: Callable[[bytes], tuple[LookupKey, ...]]) -> bool:
         """Recomputes the look-ups of every stored entity of ``topic`` if the declared
         names differ from those the store was built with (a new version of the
         service declared a new look-up); returns whether it did."""
@@ -245,8 +259,8 @@ class Store:
             db.execute("DELETE FROM lookups WHERE topic = ?", (topic,))
             states = db.execute("SELECT entity_id, state FROM entities WHERE topic = ?", (topic,)).fetchall()
             db.executemany(
-                "INSERT OR IGNORE INTO lookups (topic, name, value, entity_id) VALUES (?, ?, ?, ?)",
-                [(topic, name, value, entity_id) for entity_id, state in states for name, value in keys(state)],
+                _INSERT_LOOKUP,
+                [(topic, *key, entity_id) for entity_id, state in states for key in keys(state)],
             )
             db.execute(
                 "INSERT INTO lookup_names (topic, names) VALUES (?, ?)"

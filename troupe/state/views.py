@@ -3,6 +3,7 @@ protobuf messages with their versions."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -44,10 +45,18 @@ class Views:
     def find(
         self, topic: str, lookup: str, value: str, partitions: set[int] | frozenset[int] | None = None
     ) -> list[Versioned[Any]]:
-        """The entities whose look-up ``lookup`` has ``value`` (in ``partitions`` if given)."""
+        """The entities whose look-up ``lookup`` has ``value`` (in ``partitions`` if
+        given), in the look-up's order (by id if it has none)."""
         message = self._type(topic)
         found = self.store.find_entities(topic, lookup, value, partitions)
         return [Versioned(message.FromString(e.state), e.version) for e in found]
+
+    def walk(self, topic: str, lookup: str, value: str) -> Iterator[Versioned[Any]]:
+        """``find`` one entity at a time, in the look-up's order: to take the first
+        that fits without reading (and decoding) all of them."""
+        message = self._type(topic)
+        for e in self.store.walk_entities(topic, lookup, value):
+            yield Versioned(message.FromString(e.state), e.version)
 
     def in_partitions(self, topic: str, partitions: set[int]) -> list[Versioned[Any]]:
         message = self._type(topic)

@@ -6,11 +6,11 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from troupe.state.store import EntityChange, Store
+from troupe.state.store import EntityChange, LookupKey, Store
 
 
 def change(
-    entity_id: str, version: int, state: bytes, lookups: tuple[tuple[str, str], ...] | None = None
+    entity_id: str, version: int, state: bytes, lookups: tuple[LookupKey, ...] | None = None
 ) -> EntityChange:
     return EntityChange(
         "customer.events",
@@ -37,8 +37,8 @@ def test_an_older_version_never_overwrites_a_newer_one(tmp_path: Path) -> None:
 
 def test_lookups_follow_the_latest_state(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
-    store.apply([change("a", 1, b"x", (("phone", "+1"),))], {})
-    store.apply([change("a", 2, b"y", (("phone", "+2"),))], {})
+    store.apply([change("a", 1, b"x", (("phone", "+1", 0),))], {})
+    store.apply([change("a", 2, b"y", (("phone", "+2", 0),))], {})
     assert store.find("customer.events", "phone", "+1") == []
     assert store.find("customer.events", "phone", "+2") == ["a"]
 
@@ -46,9 +46,9 @@ def test_lookups_follow_the_latest_state(tmp_path: Path) -> None:
 def test_an_older_version_read_again_leaves_the_newer_lookups(tmp_path: Path) -> None:
     # Given the processor wrote version 2 and the replica reads version 1 afterwards
     store = Store(tmp_path / "s.sqlite")
-    store.apply([change("a", 2, b"y", (("phone", "+2"),))], {("customer.events", 0): 8})
+    store.apply([change("a", 2, b"y", (("phone", "+2", 0),))], {("customer.events", 0): 8})
     # When
-    store.apply([change("a", 1, b"x", (("phone", "+1"),))], {("customer.events", 0): 4})
+    store.apply([change("a", 1, b"x", (("phone", "+1", 0),))], {("customer.events", 0): 4})
     # Then version 2 stays whole: its state, its look-ups, its offset
     assert store.find("customer.events", "phone", "+2") == ["a"]
     assert store.find("customer.events", "phone", "+1") == []
@@ -139,7 +139,7 @@ def test_scan_can_be_limited_to_partitions(tmp_path: Path) -> None:
 def test_entities_found_by_lookup_come_with_their_state_and_can_be_limited_to_partitions(tmp_path: Path) -> None:
     # given two waiting calls in different partitions and one answered
     store = Store(tmp_path / "s.sqlite")
-    waiting = (("state", "waiting"),)
+    waiting = (("state", "waiting", 0),)
     store.apply(
         [
             EntityChange("routing.events", "c1", 1, "CallWaiting", b"one", 0, "", waiting),
@@ -156,13 +156,37 @@ def test_entities_found_by_lookup_come_with_their_state_and_can_be_limited_to_pa
     assert [e.entity_id for e in in_one] == ["c2"]
 
 
+def test_entities_found_by_an_ordered_lookup_come_in_its_order_and_can_be_read_one_at_a_time(tmp_path: Path) -> None:
+    # given three operators available at one site, idle since different times
+    store = Store(tmp_path / "s.sqlite")
+    store.apply(
+        [
+            EntityChange("operator.events", "olga", 1, "PresenceChanged", b"o", 0, "", (("available", "msk", 30),)),
+            EntityChange("operator.events", "ivan", 1, "PresenceChanged", b"i", 0, "", (("available", "msk", 10),)),
+            EntityChange("operator.events", "anna", 1, "PresenceChanged", b"a", 0, "", (("available", "msk", 20),)),
+        ],
+        {},
+    )
+    # when they are found, and walked only as far as the first
+    found = store.find_entities("operator.events", "available", "msk")
+    first = next(store.walk_entities("operator.events", "available", "msk"))
+    # then they come by rank, not by id, and the walk gives the same first one
+    assert [e.entity_id for e in found] == ["ivan", "anna", "olga"]
+    assert first.entity_id == "ivan"
+    # and when ivan's rank changes, the order follows his latest state
+    store.apply(
+        [EntityChange("operator.events", "ivan", 2, "PresenceChanged", b"i", 0, "", (("available", "msk", 40),))], {}
+    )
+    assert store.find("operator.events", "available", "msk") == ["anna", "olga", "ivan"]
+
+
 def test_a_newly_declared_lookup_is_computed_for_the_entities_already_stored(tmp_path: Path) -> None:
     # given a store built before any look-up was declared for the topic
     store = Store(tmp_path / "s.sqlite")
     store.apply([change("a", 1, b"+1"), change("b", 1, b"+2")], {})
 
-    def phones(state: bytes) -> tuple[tuple[str, str], ...]:
-        return (("phone", state.decode()),)
+    def phones(state: bytes) -> tuple[LookupKey, ...]:
+        return (("phone", state.decode(), 0),)
 
     # when the service starts with the look-up "phone" declared
     first = store.index_lookups("customer.events", ["phone"], phones)

@@ -16,7 +16,7 @@ TOPIC = "customer.events"
 
 
 def world(*profiles: pb.Customer) -> World:
-    w = World({TOPIC: {"phone": rules.phones}})
+    w = World.of(rules.customer)
     for profile in profiles:
         w.given(TOPIC, profile.customer_id, profile)
     return w

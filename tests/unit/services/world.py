@@ -3,7 +3,7 @@ the topics a service materializes (in memory) and the contexts handlers get."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -11,10 +11,10 @@ from google.protobuf.message import Message
 
 from contracts.events.v1 import envelope_pb2
 from troupe import Command, CommandContext, EventContext, Service
-from troupe.service.declaration import Cause, TickContext
+from troupe.service.declaration import Cause, Lookup, TickContext
 from troupe.state.views import Versioned, Views
 
-Lookups = dict[str, Callable[[Any], Iterable[str]]]
+Lookups = dict[str, Lookup]
 
 
 class World:
@@ -49,8 +49,10 @@ class World:
         ]
 
     def find(self, topic: str, lookup: str, value: str) -> list[Versioned[Any]]:
-        values = self.lookups[topic][lookup]
-        return [entity for entity in self.scan(topic) if value in values(entity.state)]
+        return found(self.scan(topic), self.lookups[topic][lookup], value)
+
+    def walk(self, topic: str, lookup: str, value: str) -> Iterator[Versioned[Any]]:
+        return iter(self.find(topic, lookup, value))
 
     @property
     def views(self) -> Views:
@@ -79,10 +81,18 @@ def tick_context(
     def owned_entities(lookup: str | None = None, value: str = "") -> list[Versioned[Any]]:
         if lookup is None:
             return owned
-        values = world.lookups[topic][lookup]
-        return [entity for entity in owned if value in values(entity.state)]
+        return found(owned, world.lookups[topic][lookup], value)
 
     return TickContext(now or datetime.now(UTC), world.views, owned_entities)
+
+
+def found(entities: Iterable[Versioned[Any]], lookup: Lookup, value: str) -> list[Versioned[Any]]:
+    """The entities with ``value`` for ``lookup``, in its order, as the store gives them."""
+    matching = [entity for entity in entities if value in lookup.values(entity.state)]
+    if lookup.order is None:
+        return matching
+    order = lookup.order
+    return sorted(matching, key=lambda entity: order(entity.state))
 
 
 def sent(result: Iterable[Command] | Command | None) -> list[Command]:
