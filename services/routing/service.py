@@ -20,11 +20,10 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -137,41 +136,32 @@ def _widened(call: pb.Assignment, now: datetime) -> bool:
     return now - call.queued_at.ToDatetime(UTC) >= POLICY.widen_after
 
 
-def _offered_something(views: Views, operator_id: str) -> bool:
-    """An interaction is offered to the operator right now (routing's own store)."""
-    return bool(views.find(ROUTING, "offered_to", operator_id))
-
-
 def _candidates(call: pb.Assignment, views: Views, now: datetime) -> Iterator[Versioned[operator.Operator]]:
-    """The operators the views show available for the call, best first: the longest
-    idle at its site, then (once it has waited long enough) at the other sites."""
-    yield from views.walk(OPERATORS, "available", f"{call.site}/{call.skill}")
+    """The operators the views show available for the call and without an open
+    offer, best first: the longest idle at its site, then (once it has waited long
+    enough) at the other sites."""
+    free = (ROUTING, "offered_to")  # operators with an open offer are left out
+    yield from views.walk(OPERATORS, "available", f"{call.site}/{call.skill}", unless=free)
     if _widened(call, now):
-        for entity in views.walk(OPERATORS, "available", f"{ANY_SITE}/{call.skill}"):
+        for entity in views.walk(OPERATORS, "available", f"{ANY_SITE}/{call.skill}", unless=free):
             if entity.state.site != call.site:
                 yield entity
 
 
 def _choose(
-    call: pb.Assignment,
-    views: Views,
-    now: datetime,
-    excluded: set[str],
-    has_offer: Callable[[str], bool],
+    call: pb.Assignment, views: Views, now: datetime, excluded: set[str]
 ) -> Versioned[operator.Operator] | None:
-    """The best candidate for the call who is not excluded, not just offered a call
-    by this instance (``IN_FLIGHT``) and has no open offer."""
+    """The best candidate for the call who is not excluded, nor just offered a call
+    by this instance (``IN_FLIGHT``: the store does not show that offer yet)."""
     for entity in _candidates(call, views, now):
         operator_id = entity.state.operator_id
-        if operator_id in excluded or IN_FLIGHT.pending(operator_id, entity.version) or has_offer(operator_id):
-            continue
-        return entity
+        if operator_id not in excluded and not IN_FLIGHT.pending(operator_id, entity.version):
+            return entity
     return None
 
 
 def _offer_or_wait(call: pb.Assignment, context: CommandContext, now: datetime) -> Emit:
-    views = context.views
-    chosen = _choose(call, views, now, set(call.passed_over), functools.partial(_offered_something, views))
+    chosen = _choose(call, context.views, now, set(call.passed_over))
     if chosen is not None:
         IN_FLIGHT.add(chosen.state.operator_id, chosen.version)
         return _offer(call, chosen.state.operator_id, now)
@@ -406,7 +396,6 @@ def sweep(context: TickContext) -> Iterator[Command]:
     waiting = context.owned("state", "waiting")  # longest waiting first
     if not waiting:
         return
-    offered = {e.state.operator_id for e in context.views.find(ROUTING, "state", "offered")}
     taken: set[str] = set()
     # Queues (site, skill, widened) found with nobody left for them in this sweep:
     # the calls after in the same queue are not looked at, so a long backlog costs
@@ -417,7 +406,7 @@ def sweep(context: TickContext) -> Iterator[Command]:
         queue = (call.site, call.skill, _widened(call, context.now))
         if queue in dry:
             continue
-        chosen = _choose(call, context.views, context.now, taken, offered.__contains__)
+        chosen = _choose(call, context.views, context.now, taken)
         if chosen is None:
             dry.add(queue)
             continue

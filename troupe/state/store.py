@@ -228,16 +228,30 @@ class Store:
         return list(self.walk_entities(topic, name, value, partitions))
 
     def walk_entities(
-        self, topic: str, name: str, value: str, partitions: set[int] | frozenset[int] | None = None
+        self,
+        topic: str,
+        name: str,
+        value: str,
+        partitions: set[int] | frozenset[int] | None = None,
+        unless: tuple[str, str] | None = None,
     ) -> Iterator[StoredEntity]:
         """``find_entities`` read row by row as the caller goes on: the index is in
-        the look-up's order, so taking the first few reads only those."""
-        rows = self._connection().execute(
+        the look-up's order, so taking the first few reads only those. ``unless``
+        (topic, look-up name) leaves out the entities whose id is a value of that
+        look-up, e.g. operators who have an offer."""
+        query = (
             "SELECT e.entity_id, e.version, e.event_type, e.state, e.partition FROM lookups l"
             " JOIN entities e ON e.topic = l.topic AND e.entity_id = l.entity_id"
-            " WHERE l.topic = ? AND l.name = ? AND l.value = ? ORDER BY l.rank, l.entity_id",
-            (topic, name, value),
+            " WHERE l.topic = ? AND l.name = ? AND l.value = ?"
         )
+        parameters: tuple[str, ...] = (topic, name, value)
+        if unless is not None:
+            query += (
+                " AND NOT EXISTS (SELECT 1 FROM lookups u"
+                " WHERE u.topic = ? AND u.name = ? AND u.value = l.entity_id)"
+            )
+            parameters += unless
+        rows = self._connection().execute(query + " ORDER BY l.rank, l.entity_id", parameters)
         try:
             for entity_id, version, event_type, state, partition in rows:
                 if partitions is None or partition in partitions:

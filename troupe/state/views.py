@@ -51,11 +51,17 @@ class Views:
         found = self.store.find_entities(topic, lookup, value, partitions)
         return [Versioned(message.FromString(e.state), e.version) for e in found]
 
-    def walk(self, topic: str, lookup: str, value: str) -> Iterator[Versioned[Any]]:
+    def walk(
+        self, topic: str, lookup: str, value: str, unless: tuple[str, str] | None = None
+    ) -> Iterator[Versioned[Any]]:
         """``find`` one entity at a time, in the look-up's order: to take the first
-        that fits without reading (and decoding) all of them."""
+        that fits without reading (and decoding) all of them. ``unless`` names a
+        look-up of another materialized topic, (topic, name): entities whose id is
+        one of its values are left out (by the store, without decoding them)."""
         message = self._type(topic)
-        for e in self.store.walk_entities(topic, lookup, value):
+        if unless is not None:
+            self._type(unless[0])
+        for e in self.store.walk_entities(topic, lookup, value, unless=unless):
             yield Versioned(message.FromString(e.state), e.version)
 
     def in_partitions(self, topic: str, partitions: set[int]) -> list[Versioned[Any]]:

@@ -180,6 +180,23 @@ def test_entities_found_by_an_ordered_lookup_come_in_its_order_and_can_be_read_o
     assert store.find("operator.events", "available", "msk") == ["anna", "olga", "ivan"]
 
 
+def test_a_walk_leaves_out_the_entities_named_by_another_lookup(tmp_path: Path) -> None:
+    # given two available operators, and a call offered to the one idle longest
+    store = Store(tmp_path / "s.sqlite")
+    store.apply(
+        [
+            EntityChange("operator.events", "olga", 1, "PresenceChanged", b"o", 0, "", (("available", "msk", 10),)),
+            EntityChange("operator.events", "ivan", 1, "PresenceChanged", b"i", 0, "", (("available", "msk", 20),)),
+            EntityChange("routing.events", "c1", 1, "OperatorOffered", b"c", 0, "", (("offered_to", "olga", 0),)),
+        ],
+        {},
+    )
+    # when the available operators are walked, unless they have an offer
+    free = store.walk_entities("operator.events", "available", "msk", unless=("routing.events", "offered_to"))
+    # then olga is left out
+    assert [e.entity_id for e in free] == ["ivan"]
+
+
 def test_a_newly_declared_lookup_is_computed_for_the_entities_already_stored(tmp_path: Path) -> None:
     # given a store built before any look-up was declared for the topic
     store = Store(tmp_path / "s.sqlite")

@@ -51,8 +51,20 @@ class World:
     def find(self, topic: str, lookup: str, value: str) -> list[Versioned[Any]]:
         return found(self.scan(topic), self.lookups[topic][lookup], value)
 
-    def walk(self, topic: str, lookup: str, value: str) -> Iterator[Versioned[Any]]:
-        return iter(self.find(topic, lookup, value))
+    def walk(
+        self, topic: str, lookup: str, value: str, unless: tuple[str, str] | None = None
+    ) -> Iterator[Versioned[Any]]:
+        left_out: set[str] = set()
+        if unless is not None:
+            other, name = unless
+            values = self.lookups[other][name].values
+            left_out = {value for entity in self.scan(other) for value in values(entity.state)}
+        entities = [
+            entity
+            for entity_id in sorted(self.topics.get(topic, {}))
+            if entity_id not in left_out and (entity := self.get(topic, entity_id)) is not None
+        ]
+        return iter(found(entities, self.lookups[topic][lookup], value))
 
     @property
     def views(self) -> Views:
