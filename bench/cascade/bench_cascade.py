@@ -218,6 +218,12 @@ def main() -> None:
     )
     # Below the ephemeral port range, away from the test suite's (24092) and troupe up's (19092).
     parser.add_argument("--broker-port", type=int, default=25092)
+    parser.add_argument(
+        "--partitions",
+        type=int,
+        default=KafkaSettings().partitions,
+        help="partitions of every topic (one instance per service here: more only adds work per transaction)",
+    )
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument(
         "--in-process", action="store_true", help="all six services in this process (default: one process each)"
@@ -228,11 +234,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-cascade-"))
     cluster = None
     if args.bootstrap:
-        kafka = KafkaSettings(bootstrap_servers=args.bootstrap)
+        kafka = KafkaSettings(bootstrap_servers=args.bootstrap, partitions=args.partitions)
     else:
         cluster = LocalCluster(work / "kafka", brokers=1, base_port=args.broker_port, cache_dir=Path(".cache"))
         cluster.start(timeout=120)
-        kafka = KafkaSettings(bootstrap_servers=cluster.bootstrap_servers)
+        kafka = KafkaSettings(bootstrap_servers=cluster.bootstrap_servers, partitions=args.partitions)
     try:
         run(args, kafka, work, broker_pid=cluster.pid(0) if cluster else None)
     finally:
@@ -292,6 +298,7 @@ def start_component(
     env = {
         **os.environ,
         "TROUPE_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "TROUPE_KAFKA__PARTITIONS": str(kafka.partitions),
         "TROUPE_STATE_DIR": str(work),
         "TROUPE_INSTANCE": "bench",
         "TROUPE_LOG_LEVEL": os.environ.get("TROUPE_LOG_LEVEL", "WARNING"),
