@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.calls import interaction_id
 from adapters.serving import BackgroundServer
@@ -255,12 +256,18 @@ def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path, broker_pid: 
     desks.ready.wait(60)
     runtimes: list[Runtime[Any]] = []
     processes: list[subprocess.Popen[bytes]] = []
+    metrics_ports: dict[str, int] = {}
     if args.in_process:
         operator_rules.POLICY.wrap_up = timedelta(0)
         options = RuntimeOptions(state_dir=work, instance="bench", grpc_address=None)
         runtimes = [Runtime(s, kafka, options).start() for s in services]
     else:
-        processes = [start_component(f"services.{s.name}", kafka, work) for s in services]
+        # Each service serves its metrics, for the transactions and records per call.
+        metrics_ports = {s.name: args.broker_port + 400 + i for i, s in enumerate(services)}
+        processes = [
+            start_component(f"services.{s.name}", kafka, work, {"TROUPE_METRICS_PORT": str(metrics_ports[s.name])})
+            for s in services
+        ]
         # The adapter too, so that this process only plays the platform and the desks.
         adapter_port = str(args.broker_port + 300)  # +100 is the broker's controller
         processes.append(start_component("adapters.telephony_webhook", kafka, work, {"TROUPE_HTTP_PORT": adapter_port}))
@@ -270,7 +277,8 @@ def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path, broker_pid: 
     if broker_pid is not None:
         watched["kafka broker"] = broker_pid
     try:
-        measure(args, sender, desks, None if args.in_process else f"http://127.0.0.1:{adapter_port}", watched)
+        adapter_url = None if args.in_process else f"http://127.0.0.1:{adapter_port}"
+        measure(args, sender, desks, adapter_url, watched, metrics_ports)
     finally:
         failed = [r.service.name for r in runtimes if r.failed]
         failed += [str(p.args) for p in processes if p.poll() is not None]
@@ -287,6 +295,19 @@ def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path, broker_pid: 
                 process.wait(20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def committed_work(metrics_port: int) -> tuple[float, float]:
+    """A service's committed transactions and processed records so far (its /metrics)."""
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    totals = {"troupe_transactions": 0.0, "troupe_records": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "troupe_transactions_total" and sample.labels.get("outcome") == "committed":
+                totals["troupe_transactions"] += sample.value
+            elif sample.name == "troupe_records_total":
+                totals["troupe_records"] += sample.value
+    return totals["troupe_transactions"], totals["troupe_records"]
 
 
 def start_component(
@@ -344,7 +365,12 @@ def warm_up(
 
 
 def measure(
-    args: argparse.Namespace, sender: CommandSender, desks: Desks, adapter_url: str | None, watched: dict[str, int]
+    args: argparse.Namespace,
+    sender: CommandSender,
+    desks: Desks,
+    adapter_url: str | None,
+    watched: dict[str, int],
+    metrics_ports: dict[str, int],
 ) -> None:
     actor = records.system("bench")
     operators = [(f"{site}-{n}", site) for site in SITES for n in range(args.operators_per_site)]
@@ -382,9 +408,14 @@ def measure(
         )
         sent: dict[str, float] = {}
         cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
+        work_before = {name: committed_work(port) for name, port in metrics_ports.items()}
         play(client, pool, sent, args.rate, total)
     wait_assigned(desks, sent, 60)
     cpu_used = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in watched.items()}
+    work_done = {
+        name: tuple(after - before for after, before in zip(committed_work(port), work_before[name], strict=True))
+        for name, port in metrics_ports.items()
+    }
     done = [i for i in sent if i in desks.assigned]
     latencies = [(desks.assigned[i] - sent[i]) * 1000 for i in done]
     span = max(desks.assigned[i] for i in done) - min(sent.values())
@@ -423,6 +454,11 @@ def measure(
     for name, used in sorted(cpu_used.items(), key=lambda item: -item[1]):
         print(f"  {name:<24} {used * 1000 / max(1, len(done)):7.2f} ms  {used / span:5.2f} cores")
     print(f"  {'all':<24} {sum(cpu_used.values()) * 1000 / max(1, len(done)):7.2f} ms")
+    if work_done:
+        print("per call: committed transactions, records processed (the services' metrics):")
+        for name, (transactions, processed) in work_done.items():
+            calls = max(1, len(done))
+            print(f"  {name:<24} {transactions / calls:7.2f} transactions  {processed / calls:7.2f} records")
     if server is not None:
         server.stop()
 
