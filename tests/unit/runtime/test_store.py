@@ -156,17 +156,16 @@ def test_entities_found_by_lookup_come_with_their_state_and_can_be_limited_to_pa
     assert [e.entity_id for e in in_one] == ["c2"]
 
 
+def available(operator_id: str, idle_since: int, version: int = 1) -> EntityChange:
+    """An operator available at msk, ranked by ``idle_since`` in the look-up ``available``."""
+    keys = (("available", "msk", idle_since),)
+    return EntityChange("operator.events", operator_id, version, "PresenceChanged", b"-", 0, "", keys)
+
+
 def test_entities_found_by_an_ordered_lookup_come_in_its_order_and_can_be_read_one_at_a_time(tmp_path: Path) -> None:
     # given three operators available at one site, idle since different times
     store = Store(tmp_path / "s.sqlite")
-    store.apply(
-        [
-            EntityChange("operator.events", "olga", 1, "PresenceChanged", b"o", 0, "", (("available", "msk", 30),)),
-            EntityChange("operator.events", "ivan", 1, "PresenceChanged", b"i", 0, "", (("available", "msk", 10),)),
-            EntityChange("operator.events", "anna", 1, "PresenceChanged", b"a", 0, "", (("available", "msk", 20),)),
-        ],
-        {},
-    )
+    store.apply([available("olga", 30), available("ivan", 10), available("anna", 20)], {})
     # when they are found, and walked only as far as the first
     found = store.find_entities("operator.events", "available", "msk")
     first = next(store.walk_entities("operator.events", "available", "msk"))
@@ -174,23 +173,15 @@ def test_entities_found_by_an_ordered_lookup_come_in_its_order_and_can_be_read_o
     assert [e.entity_id for e in found] == ["ivan", "anna", "olga"]
     assert first.entity_id == "ivan"
     # and when ivan's rank changes, the order follows his latest state
-    store.apply(
-        [EntityChange("operator.events", "ivan", 2, "PresenceChanged", b"i", 0, "", (("available", "msk", 40),))], {}
-    )
+    store.apply([available("ivan", idle_since=40, version=2)], {})
     assert store.find("operator.events", "available", "msk") == ["anna", "olga", "ivan"]
 
 
 def test_a_walk_leaves_out_the_entities_named_by_another_lookup(tmp_path: Path) -> None:
     # given two available operators, and a call offered to the one idle longest
     store = Store(tmp_path / "s.sqlite")
-    store.apply(
-        [
-            EntityChange("operator.events", "olga", 1, "PresenceChanged", b"o", 0, "", (("available", "msk", 10),)),
-            EntityChange("operator.events", "ivan", 1, "PresenceChanged", b"i", 0, "", (("available", "msk", 20),)),
-            EntityChange("routing.events", "c1", 1, "OperatorOffered", b"c", 0, "", (("offered_to", "olga", 0),)),
-        ],
-        {},
-    )
+    offer = EntityChange("routing.events", "c1", 1, "OperatorOffered", b"c", 0, "", (("offered_to", "olga", 0),))
+    store.apply([available("olga", 10), available("ivan", 20), offer], {})
     # when the available operators are walked, unless they have an offer
     free = store.walk_entities("operator.events", "available", "msk", unless=("routing.events", "offered_to"))
     # then olga is left out
