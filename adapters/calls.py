@@ -8,8 +8,10 @@ the call's interaction id as correlation id (one cascade per call).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -49,14 +51,14 @@ class CallEvent:
 
 
 class Sender(Protocol):
-    def send(
+    def send_nowait(
         self,
         command: Command,
         *,
         actor: envelope_pb2.Actor,
         command_id: str | None = None,
         correlation_id: str | None = None,
-    ) -> str: ...
+    ) -> Future[str]: ...
 
 
 def interaction_id(platform: str, call_id: str) -> str:
@@ -100,21 +102,21 @@ def command_for(event: CallEvent) -> Command:
     )
 
 
-def publish(sender: Sender, events: list[CallEvent]) -> list[str]:
+async def publish(sender: Sender, events: list[CallEvent], timeout: float = 10.0) -> list[str]:
     """Sends the commands of already validated events, in order; returns their ids
-    once Kafka has them all."""
+    once Kafka has them all. The request waits on the event loop, not in a worker
+    thread; the producer keeps the commands of one call in order (same key)."""
     sent = []
     for event in events:
         command = command_for(event)
-        sent.append(
-            sender.send(
-                command,
-                actor=records.system(event.platform),
-                command_id=command_id(event),
-                correlation_id=command.entity_id,
-            )
+        delivered = sender.send_nowait(
+            command,
+            actor=records.system(event.platform),
+            command_id=command_id(event),
+            correlation_id=command.entity_id,
         )
-    return sent
+        sent.append(delivered)
+    return [await asyncio.wait_for(asyncio.wrap_future(delivered), timeout) for delivered in sent]
 
 
 def run_telephony_adapter(name: str, create_app: Callable[[Sender], FastAPI], default_port: int) -> None:

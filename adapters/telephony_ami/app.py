@@ -32,7 +32,6 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from adapters.calls import CallEvent, CallStep, Sender, interaction_id, publish
 
@@ -133,7 +132,7 @@ def create_app(sender: Sender, platform: str = PLATFORM) -> FastAPI:
             return JSONResponse({"error": "the stream is not UTF-8 text"}, status_code=400)
         except BadStream as error:
             return JSONResponse({"error": str(error)}, status_code=400)
-        sent = await run_in_threadpool(publish, sender, events)
+        sent = await publish(sender, events)
         return JSONResponse(
             {
                 "accepted": len(sent),

@@ -75,9 +75,9 @@ def create_app(sender: Sender, platform: str = PLATFORM) -> FastAPI:
         return JSONResponse(status_code=422, content={"error": _explain(error.errors())})
 
     @app.post("/sites/{site}/events", status_code=202)
-    def receive(site: str, event: WebhookEvent) -> Accepted:
+    async def receive(site: str, event: WebhookEvent) -> Accepted:
         call_event = to_call_event(site, event, platform)
-        (sent,) = publish(sender, [call_event])
+        (sent,) = await publish(sender, [call_event])
         return Accepted(interaction_id=interaction_id(platform, event.call.id), command_id=sent)
 
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from contracts.events.v1 import envelope_pb2
@@ -20,17 +21,19 @@ class Sent:
 class RecordingSender:
     sent: list[Sent] = field(default_factory=list)
 
-    def send(
+    def send_nowait(
         self,
         command: Command,
         *,
         actor: envelope_pb2.Actor,
         command_id: str | None = None,
         correlation_id: str | None = None,
-    ) -> str:
+    ) -> Future[str]:
         assert command_id, "adapters derive command ids from the platform's ids"
         self.sent.append(Sent(command, actor, command_id, correlation_id))
-        return command_id
+        delivered: Future[str] = Future()
+        delivered.set_result(command_id)
+        return delivered
 
     @property
     def types(self) -> list[str]:
