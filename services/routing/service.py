@@ -140,10 +140,10 @@ def _candidates(call: pb.Assignment, views: Views, now: datetime) -> Iterator[Ve
     """The operators the views show available for the call and without an open
     offer, best first: the longest idle at its site, then (once it has waited long
     enough) at the other sites."""
-    free = (ROUTING, "offered_to")  # operators with an open offer are left out
-    yield from views.walk(OPERATORS, "available", f"{call.site}/{call.skill}", unless=free)
+    with_an_offer = (ROUTING, "offered_to")
+    yield from views.walk(OPERATORS, "available", f"{call.site}/{call.skill}", unless=with_an_offer)
     if _widened(call, now):
-        for entity in views.walk(OPERATORS, "available", f"{ANY_SITE}/{call.skill}", unless=free):
+        for entity in views.walk(OPERATORS, "available", f"{ANY_SITE}/{call.skill}", unless=with_an_offer):
             if entity.state.site != call.site:
                 yield entity
 
