@@ -83,6 +83,9 @@ TABLES = ("entities", "applied_commands", "lookups", "lookup_names", "offsets")
 AppliedCommand = tuple[str, str, str, int, int]
 # A secondary key to find an entity by: (name, value, rank), e.g. ("phone", "+7916...", 0).
 LookupKey = tuple[str, str, int]
+# Rows per query of Store.walk_entities: a choice usually takes one of the first
+# few, a longer walk gets longer pages.
+_FIRST_WALK_PAGE, _LAST_WALK_PAGE = 4, 64
 _INSERT_LOOKUP = "INSERT OR IGNORE INTO lookups (topic, name, value, rank, entity_id) VALUES (?, ?, ?, ?, ?)"
 
 
@@ -102,6 +105,29 @@ class EntityChange:
     lookups: tuple[LookupKey, ...] | None = None
     # When the command was applied (its event's time, Unix ms).
     applied_at: int = 0
+
+
+def _found_by(
+    topic: str, name: str, value: str, unless: tuple[str, str] | None = None
+) -> tuple[str, tuple[str, ...]]:
+    """The query (without its order) of the entities with a look-up value, and its parameters."""
+    query = (
+        "SELECT e.entity_id, e.version, e.event_type, e.state, e.partition, l.rank FROM lookups l"
+        " JOIN entities e ON e.topic = l.topic AND e.entity_id = l.entity_id"
+        " WHERE l.topic = ? AND l.name = ? AND l.value = ?"
+    )
+    if unless is None:
+        return query, (topic, name, value)
+    query += " AND NOT EXISTS (SELECT 1 FROM lookups u WHERE u.topic = ? AND u.name = ? AND u.value = l.entity_id)"
+    return query, (topic, name, value, *unless)
+
+
+def _entities(rows: list[Any], partitions: set[int] | frozenset[int] | None) -> list[StoredEntity]:
+    return [
+        StoredEntity(entity_id, version, event_type, state)
+        for entity_id, version, event_type, state, partition, _rank in rows
+        if partitions is None or partition in partitions
+    ]
 
 
 class Store:
@@ -225,7 +251,9 @@ class Store:
     ) -> list[StoredEntity]:
         """The entities with the look-up key ``name`` = ``value`` (in ``partitions``
         if given), in the look-up's order, in one query."""
-        return list(self.walk_entities(topic, name, value, partitions))
+        query, parameters = _found_by(topic, name, value)
+        rows = self._connection().execute(query + " ORDER BY l.rank, l.entity_id", parameters).fetchall()
+        return _entities(rows, partitions)
 
     def walk_entities(
         self,
@@ -235,29 +263,26 @@ class Store:
         partitions: set[int] | frozenset[int] | None = None,
         unless: tuple[str, str] | None = None,
     ) -> Iterator[StoredEntity]:
-        """``find_entities`` read row by row as the caller goes on: the index is in
-        the look-up's order, so taking the first few reads only those. ``unless``
-        (topic, look-up name) leaves out the entities whose id is a value of that
-        look-up, e.g. operators who have an offer."""
-        query = (
-            "SELECT e.entity_id, e.version, e.event_type, e.state, e.partition FROM lookups l"
-            " JOIN entities e ON e.topic = l.topic AND e.entity_id = l.entity_id"
-            " WHERE l.topic = ? AND l.name = ? AND l.value = ?"
-        )
-        parameters: tuple[str, ...] = (topic, name, value)
-        if unless is not None:
-            query += (
-                " AND NOT EXISTS (SELECT 1 FROM lookups u"
-                " WHERE u.topic = ? AND u.name = ? AND u.value = l.entity_id)"
-            )
-            parameters += unless
-        rows = self._connection().execute(query + " ORDER BY l.rank, l.entity_id", parameters)
-        try:
-            for entity_id, version, event_type, state, partition in rows:
-                if partitions is None or partition in partitions:
-                    yield StoredEntity(entity_id, version, event_type, state)
-        finally:
-            rows.close()  # a caller that stopped early ends the read at once
+        """``find_entities`` read a page at a time as the caller goes on: the index
+        is in the look-up's order, so taking the first few reads only those. Each
+        page is a query of its own, so no read stays open while the caller works
+        (an open read would hold this thread's view of the store where it was).
+        ``unless`` (topic, look-up name) leaves out the entities whose id is a value
+        of that look-up, e.g. operators who have an offer."""
+        query, parameters = _found_by(topic, name, value, unless)
+        db = self._connection()
+        after: tuple[int, str] | None = None
+        size = _FIRST_WALK_PAGE
+        while True:
+            page_query = query + (" AND (l.rank, l.entity_id) > (?, ?)" if after else "")
+            page = db.execute(
+                page_query + " ORDER BY l.rank, l.entity_id LIMIT ?", (*parameters, *(after or ()), size)
+            ).fetchall()
+            yield from _entities(page, partitions)
+            if len(page) < size:
+                return
+            after = (page[-1][5], page[-1][0])
+            size = min(2 * size, _LAST_WALK_PAGE)
 
     def index_lookups(self, topic: str, names: list[str], keys: Callable[[bytes], tuple[LookupKey, ...]]) -> bool:
         """Recomputes the look-ups of every stored entity of ``topic`` if the declared

@@ -177,6 +177,22 @@ def test_entities_found_by_an_ordered_lookup_come_in_its_order_and_can_be_read_o
     assert store.find("operator.events", "available", "msk") == ["anna", "olga", "ivan"]
 
 
+def test_a_walk_left_unfinished_does_not_hold_the_store_where_it_was(tmp_path: Path) -> None:
+    # given a walk over ten available operators, taken only as far as the first
+    store = Store(tmp_path / "s.sqlite")
+    store.apply([available(f"op-{i}", i) for i in range(10)], {})
+    walk = store.walk_entities("operator.events", "available", "msk")
+    assert next(walk).entity_id == "op-0"
+    # when another thread (the replica) writes a newer version of the last one
+    writer = threading.Thread(target=store.apply, args=([available("op-9", 99, version=2)], {}))
+    writer.start()
+    writer.join()
+    # then this thread reads it while the walk is still open
+    stored = store.get("operator.events", "op-9")
+    assert stored is not None
+    assert stored.version == 2
+
+
 def test_a_walk_leaves_out_the_entities_named_by_another_lookup(tmp_path: Path) -> None:
     # given two available operators, and a call offered to the one idle longest
     store = Store(tmp_path / "s.sqlite")
