@@ -300,14 +300,11 @@ def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path, broker_pid: 
 def committed_work(metrics_port: int) -> tuple[float, float]:
     """A service's committed transactions and processed records so far (its /metrics)."""
     text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
-    totals = {"troupe_transactions": 0.0, "troupe_records": 0.0}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "troupe_transactions_total" and sample.labels.get("outcome") == "committed":
-                totals["troupe_transactions"] += sample.value
-            elif sample.name == "troupe_records_total":
-                totals["troupe_records"] += sample.value
-    return totals["troupe_transactions"], totals["troupe_records"]
+    samples = [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+    transactions = sum(
+        s.value for s in samples if s.name == "troupe_transactions_total" and s.labels.get("outcome") == "committed"
+    )
+    return transactions, sum(s.value for s in samples if s.name == "troupe_records_total")
 
 
 def start_component(

@@ -21,18 +21,14 @@ import time
 import uuid
 
 from confluent_kafka import Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from troupe.bus.topics import ensure_topics
+from troupe.settings import KafkaSettings
 
 from .measure import drain, percentile, reader
 from .plain import loop_consumer, loop_producer
 
 STAMP = struct.Struct("d")  # the moment a record was handed to the producer (perf_counter)
-
-
-def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    for future in admin.create_topics([NewTopic(name, partitions, 1) for name in names]).values():
-        future.result()
 
 
 class Windows:
@@ -70,7 +66,7 @@ def main() -> None:
 
     run = uuid.uuid4().hex[:8]
     source_topic, output_topic = f"bench.floor.{run}.in", f"bench.floor.{run}.out"
-    create_topics(args.bootstrap, [source_topic, output_topic], 6)
+    ensure_topics(KafkaSettings(bootstrap_servers=args.bootstrap, partitions=6), [source_topic, output_topic])
     # The runtime's settings, as the plain loop has them; two producers taking turns.
     producers = itertools.cycle([loop_producer(args.bootstrap, f"bench-floor-{run}-{n}") for n in range(2)])
     source = loop_consumer(args.bootstrap, f"bench-floor-{run}")
