@@ -15,6 +15,11 @@ reaction costs one transaction, not two (event → command, command → event). 
 record still goes to the commands topic, so the log keeps every command, and is
 recognized as applied when it arrives.
 
+A transaction begins with a batch's first record produced. A batch that produces
+nothing (events this service does not react to, reactions that send nothing)
+commits no transaction: its offsets go with the next transaction, or on their own
+when the loop is idle. Consuming such records again after a crash changes nothing.
+
 What a transaction committed on the partitions this instance owns goes straight
 into the store (the replica stops reading those partitions back): the store is
 current as soon as the commit returns.
@@ -75,6 +80,9 @@ from troupe.state.views import Versioned, Views
 # instead of 181 / 290. Waiting for every batch's records made 50 calls/s slower
 # (docs/benchmarks.md, "Where an idle hop's time goes").
 _FLUSH_BEFORE_OFFSETS_UP_TO = 4
+# Offsets of batches that produced nothing wait at most this long for a transaction
+# to carry them before they are committed on their own.
+_DEFERRED_OFFSETS_SECONDS = 1.0
 log = logging.getLogger(__name__)
 Reason = envelope_pb2.DeadLetterReason
 Owned = tuple[int, bytes, int]
@@ -175,6 +183,11 @@ class Processor:
         self._restoring: dict[int, int] = {}
         self._command_partitions = 0  # how many the commands topic has, once asked
         self._decided_at_once = 0  # in the open transaction
+        self._in_transaction = False  # whether the batch has produced (and begun one)
+        # Offsets of batches that produced nothing, (topic, partition) -> next offset,
+        # committed with the next transaction (see _defer).
+        self._deferred: dict[tuple[str, int], int] = {}
+        self._deferred_since = 0.0
         self._occurred_at = records.now()  # of the open transaction's events
         self._occurred_at_ms = 0
         self._paused_low: set[TopicPartition] = set()
@@ -219,10 +232,12 @@ class Processor:
                 batch = self._poll()
                 if batch:
                     self._process(batch)
+                self._commit_deferred(idle=not batch)
                 self._run_due_ticks()
         finally:
             # Every batch ends committed or aborted, so there is nothing half-done to
             # finish; leaving the group hands the partitions over at once.
+            self._commit_deferred(idle=True)
             self.consumer.close()
             for producer in self._producers:
                 producer.flush(5)
@@ -279,6 +294,9 @@ class Processor:
             for partition in revoked:
                 self._restoring.pop(partition, None)
         self._paused_low -= set(partitions)
+        # Their next owner commits them: committed from here they could move it back.
+        for tp in partitions:
+            self._deferred.pop((tp.topic, tp.partition), None)
         consumer.incremental_unassign(partitions)
         log.info("partitions revoked", extra=logs.fields(partitions=_names(partitions)))
 
@@ -327,7 +345,7 @@ class Processor:
         pending: dict[str, Owned] = {}
         started = time.perf_counter()
         self._prepare(batch)
-        self._begin()
+        self._start_batch()
         try:
             done = 0
             for index, message in enumerate(batch):
@@ -339,10 +357,15 @@ class Processor:
                 self._rewind(batch[done:])
                 batch = batch[:done]
             offsets = _next_offsets(batch)
-            if len(batch) <= _FLUSH_BEFORE_OFFSETS_UP_TO:
-                self.producer.flush(30)
-            self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
-            self._commit()
+            if self._in_transaction:
+                if len(batch) <= _FLUSH_BEFORE_OFFSETS_UP_TO:
+                    self.producer.flush(30)
+                offsets = self._with_deferred(offsets)
+                self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
+                self._commit()
+                self._deferred = {}
+            else:
+                self._defer(offsets)
         except Stopping:
             self._abort(batch)
             return
@@ -356,29 +379,74 @@ class Processor:
         service = self.service.name
         for topic, count in Counter(message.topic() for message in batch).items():
             self._records_counter(topic).inc(count)
-        metrics.TRANSACTIONS.labels(service, "committed").inc()
-        metrics.BATCH_SIZE.labels(service).observe(len(batch))
+        if self._in_transaction:
+            metrics.TRANSACTIONS.labels(service, "committed").inc()
+            metrics.BATCH_SIZE.labels(service).observe(len(batch))
         log.debug(
-            "batch committed",
-            extra=logs.fields(records=len(batch), seconds=round(time.perf_counter() - started, 4)),
+            "batch done",
+            extra=logs.fields(
+                records=len(batch),
+                transaction=self._in_transaction,
+                seconds=round(time.perf_counter() - started, 4),
+            ),
         )
 
-    def _begin(self) -> None:
-        """Begins a transaction, on the other producer, with nothing of the previous
-        one's state."""
-        self.producer = next(self._taking_turns)
-        # Delivery reports of an aborted transaction's events are served (and
-        # forgotten) here, not counted as this one's.
-        self.producer.poll(0)
+    def _start_batch(self) -> None:
+        """Forgets the previous batch's state. The transaction begins with the first
+        record produced (``_produce``): a batch that produces nothing needs none."""
+        self._in_transaction = False
         self._written = []
         self._written_offsets = {}
         self._unchanged = []
         self._batch_commands = set()
         self._decided_at_once = 0
-        # One clock reading for the transaction's events: they commit together.
+        # One clock reading for the batch's events: they commit together.
         self._occurred_at = records.now()
         self._occurred_at_ms = records.unix_ms(self._occurred_at)
-        self.producer.begin_transaction()
+
+    def _produce(self, topic: str, value: bytes, key: str | bytes | None, **options: Any) -> None:
+        """Produces in the batch's transaction; the first record begins it, on the
+        other producer."""
+        if not self._in_transaction:
+            self.producer = next(self._taking_turns)
+            # Delivery reports of an aborted transaction's events are served (and
+            # forgotten) here, not counted as this one's.
+            self.producer.poll(0)
+            self.producer.begin_transaction()
+            self._in_transaction = True
+        self.producer.produce(topic, value, key, **options)
+
+    # -- offsets of batches that produced nothing ----------------------------
+
+    def _defer(self, offsets: list[TopicPartition]) -> None:
+        """Keeps the offsets of a batch that produced nothing for the next
+        transaction: a transaction of offsets alone costs the broker as much as one
+        with records, and consuming those records again would change nothing."""
+        if not self._deferred:
+            self._deferred_since = time.monotonic()
+        for tp in offsets:
+            self._deferred[(tp.topic, tp.partition)] = tp.offset
+
+    def _with_deferred(self, offsets: list[TopicPartition]) -> list[TopicPartition]:
+        if not self._deferred:
+            return offsets
+        merged = {**self._deferred, **{(tp.topic, tp.partition): tp.offset for tp in offsets}}
+        return [TopicPartition(topic, partition, offset) for (topic, partition), offset in merged.items()]
+
+    def _commit_deferred(self, idle: bool) -> None:
+        """Commits deferred offsets on their own once the loop is idle, or once they
+        have waited ``_DEFERRED_OFFSETS_SECONDS``. Synchronously: a commit still in
+        flight could land after the next transaction's and move the group back."""
+        if not self._deferred:
+            return
+        if not idle and time.monotonic() - self._deferred_since < _DEFERRED_OFFSETS_SECONDS:
+            return
+        offsets = self._with_deferred([])
+        self._deferred = {}
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as error:  # those records are consumed again, to no effect
+            log.warning("offsets not committed", extra=logs.fields(error=str(error)))
 
     def _committed(self, pending: dict[str, Owned]) -> None:
         """What a committed transaction changed becomes this instance's knowledge."""
@@ -405,9 +473,10 @@ class Processor:
                     raise
 
     def _abort(self, batch: list[Message]) -> None:
-        """Aborts the open transaction and rewinds so the batch is processed again."""
-        self.producer.abort_transaction(30)
-        metrics.TRANSACTIONS.labels(self.service.name, "aborted").inc()
+        """Aborts the open transaction, if any, and rewinds so the batch is processed again."""
+        if self._in_transaction:
+            self.producer.abort_transaction(30)
+            metrics.TRANSACTIONS.labels(self.service.name, "aborted").inc()
         self._rewind(batch)
 
     def _rewind(self, batch: list[Message]) -> None:
@@ -540,7 +609,7 @@ class Processor:
             cause=cause,
             occurred_at=self._occurred_at,
         )
-        self.producer.produce(
+        self._produce(
             self.service.events_topic,
             event.SerializeToString(),
             cause.entity_id,
@@ -613,7 +682,7 @@ class Processor:
                     cause,
                 )
             envelope = records.command(command, cause)
-            self.producer.produce(
+            self._produce(
                 f"{command.service}.commands",
                 envelope.SerializeToString(),
                 command.entity_id,
@@ -721,7 +790,7 @@ class Processor:
             correlation_id=dead.correlation_id,
             entity_id=dead.entity_id,
         )
-        self.producer.produce(dlq_topic(self.service.name), letter.SerializeToString(), message.key())
+        self._produce(dlq_topic(self.service.name), letter.SerializeToString(), message.key())
         metrics.DEAD_LETTERS.labels(self.service.name, envelope_pb2.DeadLetterReason.Name(dead.reason)).inc()
         log.warning(
             "record sent to the DLQ",
@@ -781,14 +850,16 @@ class Processor:
         cause = Cause(tick_id, tick_id, records.service_actor(self.service.name), "")
         context = TickContext(datetime.now(UTC), self.views, self._owned_entities)
         pending: dict[str, Owned] = {}
-        self._begin()
+        self._start_batch()
         try:
             with tracing.Span("tick", tracing.new_trace_headers()) as trace_headers:
                 self._send(_commands(tick.handler(context)), tick.sends, cause, trace_headers, pending)
-            self._commit()
+            if self._in_transaction:
+                self._commit()
         except Exception as error:
             log.exception("tick failed", extra=logs.fields(error=repr(error)))
-            self.producer.abort_transaction(30)
+            if self._in_transaction:
+                self.producer.abort_transaction(30)
             return
         self._committed(pending)
 

@@ -149,3 +149,55 @@ def test_a_reaction_to_its_own_service_has_one_effect_and_keeps_the_command(
         assert len(read_events(kafka, "customer.events", {caller}, expected=1, timeout=5)) == 1
     finally:
         runtime.stop()
+
+
+def committed_transactions() -> float:
+    found = REGISTRY.get_sample_value("troupe_transactions_total", {"service": "customer", "outcome": "committed"})
+    return found or 0.0
+
+
+def test_events_a_service_does_not_react_to_cost_no_transaction_and_are_consumed(
+    kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    # given the service running alone, idle
+    ensure_topics(kafka, ["interaction.events", "customer.commands", "customer.events", "customer.dlq"])
+    runtime = Runtime(greeting_service({}), kafka, RuntimeOptions(state_dir=tmp_path))
+    runtime.start()
+    try:
+        wait_until(
+            lambda: len(runtime.processor.owned_partitions) == kafka.partitions,
+            timeout=60,
+            message="the service never owned all its partitions",
+        )
+        transactions_before = committed_transactions()
+        # when the interaction service reports a change the customer service does not react to
+        interaction_id = str(uuid.uuid4())
+        unwatched = records.event(
+            source="interaction",
+            event_type="InteractionQueued",
+            entity_id=interaction_id,
+            version=2,
+            state=interaction_pb.Interaction(interaction_id=interaction_id, caller="+79160000000"),
+            cause=Cause(str(uuid.uuid4()), interaction_id, records.system("test"), interaction_id),
+        )
+        producer = clients.producer(kafka)
+        delivered: list[Any] = []
+        producer.produce(
+            "interaction.events",
+            unwatched.SerializeToString(),
+            interaction_id,
+            headers=[(EVENT_TYPE_HEADER, b"InteractionQueued")],
+            on_delivery=lambda _error, message: delivered.append(message),
+        )
+        assert producer.flush(10) == 0
+        (record,) = delivered
+        # then the service consumes it (its group's offset moves past it) without a transaction
+        wait_consumed(kafka, "customer", TopicPartition(record.topic(), record.partition(), record.offset()))
+        assert committed_transactions() == transactions_before
+        # and an event it does react to, right after, still has its effect in a transaction
+        (caller,) = unique_ids("+7916", 1)
+        call_arrives(kafka, caller)
+        assert len(read_events(kafka, "customer.events", {caller}, expected=1, timeout=30)) == 1
+        assert committed_transactions() > transactions_before
+    finally:
+        runtime.stop()
