@@ -4,8 +4,10 @@ topic, one effect in every case."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,19 +60,31 @@ def greeting_service(failures: dict[str, int]) -> Service[pb.Customer]:
 
 def call_arrives(kafka: KafkaSettings, caller: str) -> envelope_pb2.Envelope:
     """The interaction service's event of a call from ``caller`` (played by the test)."""
+    return interaction_event(kafka, "InteractionReceived", caller)[0]
+
+
+def interaction_event(kafka: KafkaSettings, event_type: str, caller: str) -> tuple[envelope_pb2.Envelope, Any]:
+    """An event of the interaction service (played by the test), and its record."""
     interaction_id = str(uuid.uuid4())
     event = records.event(
         source="interaction",
-        event_type="InteractionReceived",
+        event_type=event_type,
         entity_id=interaction_id,
         version=1,
         state=interaction_pb.Interaction(interaction_id=interaction_id, caller=caller),
         cause=Cause(str(uuid.uuid4()), interaction_id, records.system("test"), interaction_id),
     )
     producer = clients.producer(kafka)
-    producer.produce("interaction.events", event.SerializeToString(), interaction_id)
+    delivered: list[Any] = []
+    producer.produce(
+        "interaction.events",
+        event.SerializeToString(),
+        interaction_id,
+        headers=[(EVENT_TYPE_HEADER, event_type.encode())],
+        on_delivery=lambda _error, message: delivered.append(message),
+    )
     assert producer.flush(10) == 0
-    return event
+    return event, delivered[0]
 
 
 def decided_at_once() -> float:
@@ -107,25 +121,31 @@ def wait_consumed(kafka: KafkaSettings, group: str, record: TopicPartition, time
         consumer.close()
 
 
-@pytest.mark.parametrize("failures_first", [0, 1], ids=["decided at once", "first try fails"])
-def test_a_reaction_to_its_own_service_has_one_effect_and_keeps_the_command(
-    kafka: KafkaSettings, tmp_path: Path, failures_first: int
-) -> None:
-    # given the service running alone (so it owns every partition)
+@contextlib.contextmanager
+def running_alone(kafka: KafkaSettings, service: Service[Any], options: RuntimeOptions) -> Iterator[Runtime[Any]]:
+    """The service as the only instance, once it owns every partition (it does when it
+    has restored them from its topic)."""
     ensure_topics(kafka, ["interaction.events", "customer.commands", "customer.events", "customer.dlq"])
-    (caller,) = unique_ids("+7916", 1)
-    retry = RetryPolicy(attempts=3, first_backoff=0.01)
-    runtime = Runtime(
-        greeting_service({caller: failures_first}), kafka, RuntimeOptions(state_dir=tmp_path, retry=retry)
-    )
-    runtime.start()
+    runtime = Runtime(service, kafka, options).start()
     try:
-        # (the service owns its partitions once it has restored them from its topic)
         wait_until(
             lambda: len(runtime.processor.owned_partitions) == kafka.partitions,
             timeout=60,
             message="the service never owned all its partitions",
         )
+        yield runtime
+    finally:
+        runtime.stop()
+
+
+@pytest.mark.parametrize("failures_first", [0, 1], ids=["decided at once", "first try fails"])
+def test_a_reaction_to_its_own_service_has_one_effect_and_keeps_the_command(
+    kafka: KafkaSettings, tmp_path: Path, failures_first: int
+) -> None:
+    # given the service running alone (so it owns every partition)
+    (caller,) = unique_ids("+7916", 1)
+    options = RuntimeOptions(state_dir=tmp_path, retry=RetryPolicy(attempts=3, first_backoff=0.01))
+    with running_alone(kafka, greeting_service({caller: failures_first}), options):
         decided_before = decided_at_once()
         # when a call arrives
         call = call_arrives(kafka, caller)
@@ -147,8 +167,6 @@ def test_a_reaction_to_its_own_service_has_one_effect_and_keeps_the_command(
         assert decided_at_once() - decided_before == (0 if failures_first else 1)
         wait_consumed(kafka, "customer", where)
         assert len(read_events(kafka, "customer.events", {caller}, expected=1, timeout=5)) == 1
-    finally:
-        runtime.stop()
 
 
 def committed_transactions() -> float:
@@ -160,37 +178,10 @@ def test_events_a_service_does_not_react_to_cost_no_transaction_and_are_consumed
     kafka: KafkaSettings, tmp_path: Path
 ) -> None:
     # given the service running alone, idle
-    ensure_topics(kafka, ["interaction.events", "customer.commands", "customer.events", "customer.dlq"])
-    runtime = Runtime(greeting_service({}), kafka, RuntimeOptions(state_dir=tmp_path))
-    runtime.start()
-    try:
-        wait_until(
-            lambda: len(runtime.processor.owned_partitions) == kafka.partitions,
-            timeout=60,
-            message="the service never owned all its partitions",
-        )
+    with running_alone(kafka, greeting_service({}), RuntimeOptions(state_dir=tmp_path)):
         transactions_before = committed_transactions()
         # when the interaction service reports a change the customer service does not react to
-        interaction_id = str(uuid.uuid4())
-        unwatched = records.event(
-            source="interaction",
-            event_type="InteractionQueued",
-            entity_id=interaction_id,
-            version=2,
-            state=interaction_pb.Interaction(interaction_id=interaction_id, caller="+79160000000"),
-            cause=Cause(str(uuid.uuid4()), interaction_id, records.system("test"), interaction_id),
-        )
-        producer = clients.producer(kafka)
-        delivered: list[Any] = []
-        producer.produce(
-            "interaction.events",
-            unwatched.SerializeToString(),
-            interaction_id,
-            headers=[(EVENT_TYPE_HEADER, b"InteractionQueued")],
-            on_delivery=lambda _error, message: delivered.append(message),
-        )
-        assert producer.flush(10) == 0
-        (record,) = delivered
+        _, record = interaction_event(kafka, "InteractionQueued", "+79160000000")
         # then the service consumes it (its group's offset moves past it) without a transaction
         wait_consumed(kafka, "customer", TopicPartition(record.topic(), record.partition(), record.offset()))
         assert committed_transactions() == transactions_before
@@ -199,5 +190,3 @@ def test_events_a_service_does_not_react_to_cost_no_transaction_and_are_consumed
         call_arrives(kafka, caller)
         assert len(read_events(kafka, "customer.events", {caller}, expected=1, timeout=30)) == 1
         assert committed_transactions() > transactions_before
-    finally:
-        runtime.stop()
