@@ -20,12 +20,15 @@ profiled after a fixed minute, the compiler still took a quarter of the broker's
 CPU. Besides the
 end-to-end figures it prints the median time from the adapter's request to each
 step of the cascade (by the events' own clocks), which shows where time goes.
+The figures also go to ``bench/results/cascade-<time>.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -458,6 +461,42 @@ def measure(
             print(f"  {name:<24} {transactions / calls:7.2f} transactions  {processed / calls:7.2f} records")
     if server is not None:
         server.stop()
+    write_report(
+        args,
+        {
+            "calls": {"sent": total, "assigned": len(done)},
+            "sustained_calls_per_s": round(len(done) / span, 1),
+            "read_back_ms": p50_p99(latencies),
+            "decided_ms": p50_p99(decided),
+            "steps_median_ms": {step: round(millis, 1) for step, millis in desks.steps(sent).items()},
+            "cpu_ms_per_call": {name: round(used * 1000 / max(1, len(done)), 2) for name, used in cpu_used.items()},
+            "cores_in_use": {name: round(used / span, 2) for name, used in cpu_used.items()},
+            "per_call": {
+                name: {"transactions": round(t / max(1, len(done)), 2), "records": round(r / max(1, len(done)), 2)}
+                for name, (t, r) in work_done.items()
+            },
+        },
+    )
+
+
+def p50_p99(values: list[float]) -> dict[str, float]:
+    return {"p50": round(statistics.median(values), 1), "p99": round(percentile(values, 0.99), 1)} if values else {}
+
+
+def write_report(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    """The run's figures, its settings and the machine, in bench/results/cascade-<time>.json."""
+    report = {
+        "command": " ".join(sys.argv),
+        "settings": vars(args),
+        "machine": f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}",
+        "load_average_at_end": os.getloadavg(),
+        **figures,
+    }
+    out = Path(__file__).resolve().parents[1] / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"cascade-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"figures in {path}")
 
 
 if __name__ == "__main__":
