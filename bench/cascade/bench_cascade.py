@@ -486,7 +486,7 @@ def p50_p99(values: list[float]) -> dict[str, float]:
 def write_report(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     """The run's figures, its settings and the machine, in bench/results/cascade-<time>.json."""
     report = {
-        "command": " ".join(sys.argv),
+        "command": " ".join([".venv/bin/python -m bench.cascade.bench_cascade", *sys.argv[1:]]),
         "settings": vars(args),
         "machine": f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}",
         "load_average_at_end": os.getloadavg(),
