@@ -1,5 +1,5 @@
 """The exactly-once loop of a service: consume → decide → produce, one Kafka
-transaction per batch together with the consumed offsets.
+transaction per batch (that produces anything) together with the consumed offsets.
 
 Batches adapt to the load: when records are waiting the loop takes up to
 ``max_batch`` of them into one transaction; when idle it commits each arrival at
@@ -235,8 +235,9 @@ class Processor:
                 self._commit_deferred(idle=not batch)
                 self._run_due_ticks()
         finally:
-            # Every batch ends committed or aborted, so there is nothing half-done to
-            # finish; leaving the group hands the partitions over at once.
+            # Every batch ends committed, aborted or with its offsets deferred (committed
+            # here), so there is nothing half-done to finish; leaving the group hands the
+            # partitions over at once.
             self._commit_deferred(idle=True)
             self.consumer.close()
             for producer in self._producers:
