@@ -26,9 +26,7 @@ The figures also go to ``bench/results/cascade-<time>.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -49,6 +47,7 @@ from adapters.calls import interaction_id
 from adapters.serving import BackgroundServer
 from adapters.telephony_webhook.app import create_app
 from adapters.telephony_webhook.simulator import WebhookPlatform
+from bench import reports
 from bench.runtime.measure import JIT_SETTLED_CORES, compiling_cores, cpu_seconds
 from contracts.events.v1 import envelope_pb2
 from contracts.interaction.v1 import interaction_pb2 as interaction_pb
@@ -425,16 +424,31 @@ def measure(
     for call in [i for i in sent if i not in desks.assigned][:20]:
         reached = [step for step in STEPS if (call, step) in desks.seen]
         print(f"  not assigned: {call}, its cascade reached {', '.join(reached) or 'nothing'}")
-    print(f"sustained: {len(done) / span:.1f} calls/s over {span:.1f}s (offered {args.rate}/s)")
+    calls = max(1, len(done))
+    read_back = p50_p99(latencies)
+    decided = p50_p99([(desks.decided[call] - sent_wall[call]) * 1000 for call in done if call in desks.decided])
+    figures: dict[str, Any] = {
+        "calls": {"sent": total, "assigned": len(done)},
+        "sustained_calls_per_s": round(len(done) / span, 1),
+        "read_back_ms": read_back,
+        "decided_ms": decided,
+        "steps_median_ms": {step: round(millis, 1) for step, millis in desks.steps(sent).items()},
+        "cpu_ms_per_call": {name: round(used * 1000 / calls, 2) for name, used in cpu_used.items()},
+        "cores_in_use": {name: round(used / span, 2) for name, used in cpu_used.items()},
+        "per_call": {
+            name: {"transactions": round(t / calls, 2), "records": round(r / calls, 2)}
+            for name, (t, r) in work_done.items()
+        },
+    }
+    print(f"sustained: {figures['sustained_calls_per_s']:.1f} calls/s over {span:.1f}s (offered {args.rate}/s)")
     print(
-        f"adapter in -> assignment out: p50 {statistics.median(latencies):.1f} ms, "
-        f"p99 {percentile(latencies, 0.99):.1f} ms, max {max(latencies):.1f} ms"
+        f"adapter in -> assignment out: p50 {read_back['p50']:.1f} ms, "
+        f"p99 {read_back['p99']:.1f} ms, max {max(latencies):.1f} ms"
     )
-    decided = [(desks.decided[call] - sent_wall[call]) * 1000 for call in done if call in desks.decided]
     if decided:
         print(
             "adapter in -> assignment decided (the event's own clock, no read-back): "
-            f"p50 {statistics.median(decided):.1f} ms, p99 {percentile(decided, 0.99):.1f} ms"
+            f"p50 {decided['p50']:.1f} ms, p99 {decided['p99']:.1f} ms"
         )
     start = min(sent.values())
     print("read back by 10 s window of sending:")
@@ -443,60 +457,36 @@ def measure(
             latency for call, latency in zip(done, latencies, strict=True) if int((sent[call] - start) // 10) == window
         ]
         if inside:
+            quantiles = p50_p99(inside)
             print(
-                f"  {window * 10:3d}-{window * 10 + 10:3d} s: p50 {statistics.median(inside):7.1f} ms, "
-                f"p99 {percentile(inside, 0.99):7.1f} ms"
+                f"  {window * 10:3d}-{window * 10 + 10:3d} s: p50 {quantiles['p50']:7.1f} ms, "
+                f"p99 {quantiles['p99']:7.1f} ms"
             )
     print("median time to each step (from the adapter's request, by the events' clocks):")
-    for step, millis in desks.steps(sent).items():
+    for step, millis in figures["steps_median_ms"].items():
         print(f"  {step:<22} {millis:8.1f} ms")
     print(f"CPU per call (ms of CPU time, {len(done)} calls; the measured span's cores in use):")
-    for name, used in sorted(cpu_used.items(), key=lambda item: -item[1]):
-        print(f"  {name:<24} {used * 1000 / max(1, len(done)):7.2f} ms  {used / span:5.2f} cores")
-    print(f"  {'all':<24} {sum(cpu_used.values()) * 1000 / max(1, len(done)):7.2f} ms")
+    for name, millis in sorted(figures["cpu_ms_per_call"].items(), key=lambda item: -item[1]):
+        print(f"  {name:<24} {millis:7.2f} ms  {figures['cores_in_use'][name]:5.2f} cores")
+    print(f"  {'all':<24} {sum(cpu_used.values()) * 1000 / calls:7.2f} ms")
     if work_done:
         print("per call: committed transactions, records processed (the services' metrics):")
-        for name, (transactions, processed) in work_done.items():
-            calls = max(1, len(done))
-            print(f"  {name:<24} {transactions / calls:7.2f} transactions  {processed / calls:7.2f} records")
+        for name, work in figures["per_call"].items():
+            print(f"  {name:<24} {work['transactions']:7.2f} transactions  {work['records']:7.2f} records")
     if server is not None:
         server.stop()
-    write_report(
-        args,
-        {
-            "calls": {"sent": total, "assigned": len(done)},
-            "sustained_calls_per_s": round(len(done) / span, 1),
-            "read_back_ms": p50_p99(latencies),
-            "decided_ms": p50_p99(decided),
-            "steps_median_ms": {step: round(millis, 1) for step, millis in desks.steps(sent).items()},
-            "cpu_ms_per_call": {name: round(used * 1000 / max(1, len(done)), 2) for name, used in cpu_used.items()},
-            "cores_in_use": {name: round(used / span, 2) for name, used in cpu_used.items()},
-            "per_call": {
-                name: {"transactions": round(t / max(1, len(done)), 2), "records": round(r / max(1, len(done)), 2)}
-                for name, (t, r) in work_done.items()
-            },
-        },
-    )
+    report = {
+        "command": " ".join([".venv/bin/python -m bench.cascade.bench_cascade", *sys.argv[1:]]),
+        "settings": vars(args),
+        "machine": reports.machine(),
+        "load_average_at_end": os.getloadavg(),
+        **figures,
+    }
+    print(f"figures in {reports.save('cascade', report)}")
 
 
 def p50_p99(values: list[float]) -> dict[str, float]:
     return {"p50": round(statistics.median(values), 1), "p99": round(percentile(values, 0.99), 1)} if values else {}
-
-
-def write_report(args: argparse.Namespace, figures: dict[str, Any]) -> None:
-    """The run's figures, its settings and the machine, in bench/results/cascade-<time>.json."""
-    report = {
-        "command": " ".join([".venv/bin/python -m bench.cascade.bench_cascade", *sys.argv[1:]]),
-        "settings": vars(args),
-        "machine": f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}",
-        "load_average_at_end": os.getloadavg(),
-        **figures,
-    }
-    out = Path(__file__).resolve().parents[1] / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"cascade-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(f"figures in {path}")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import re
 import shutil
 import socket
@@ -41,6 +40,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+
+from bench import reports
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = """service: bench
@@ -287,16 +288,12 @@ def main() -> int:
     # nginx runs one worker process: "sidecar" (one process) is the like-for-like ratio.
     ratios = {name: round(results[name]["max_rps"] / results["nginx"]["max_rps"], 3)
               for name in sidecars}
-    machine = f"{platform.node()}: {os.cpu_count()} cores, {platform.processor() or 'x86_64'}, " \
-              f"Python {platform.python_version()}"
-    report = {"machine": machine, "rate": args.rate, "seconds": args.seconds,
+    report = {"machine": reports.machine(), "rate": args.rate, "seconds": args.seconds,
               "nginx_worker_processes": 1, "sidecar_workers": args.workers,
               "results": results, "sidecar_vs_nginx_throughput": ratios,
               "load_average": os.getloadavg()}
     print(json.dumps(report, indent=2))
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"sidecar-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(report, indent=2))
+    reports.save("sidecar", report)
     return 0
 
 
