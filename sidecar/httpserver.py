@@ -28,7 +28,7 @@ import asyncio
 import collections
 import http
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import httptools  # type: ignore[import-untyped]
@@ -141,6 +141,8 @@ class Exchange:
 
     # -- the request body (fed by the protocol) ------------------------------------
     def _feed(self, chunk: bytes) -> None:
+        if not chunk:  # b"" is the end of the body to read()
+            return
         self._chunks.append(chunk)
         self._buffered += len(chunk)
         if self._buffered > _HIGH_WATER:
@@ -159,19 +161,16 @@ class Exchange:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def body(self) -> AsyncIterator[bytes]:
-        """The request body as it arrives; raises Disconnected if the client leaves."""
+    async def read(self) -> bytes:
+        """The next piece of the request body as it arrives, ``b""`` at its end; raises
+        Disconnected if the client leaves."""
         if self._expect_continue and not self.started:
             self._expect_continue = False
             self._protocol.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        while True:
-            while self._chunks:
-                chunk = self._chunks.popleft()
-                self._buffered -= len(chunk)
-                yield chunk
+        while not self._chunks:
             self._protocol.resume_reading()
             if self.body_complete:
-                return
+                return b""
             if self.disconnected:
                 raise Disconnected
             self._waiter = asyncio.get_running_loop().create_future()
@@ -179,6 +178,9 @@ class Exchange:
                 await self._waiter
             finally:
                 self._waiter = None
+        chunk = self._chunks.popleft()
+        self._buffered -= len(chunk)
+        return chunk
 
     # -- the response ----------------------------------------------------------------
     def start(self, status: int, headers: Headers) -> None:
@@ -315,6 +317,9 @@ class HttpProtocol(ReadPausing, asyncio.Protocol):
         # Idle keep-alive connections are closed after config.timeout_keep_alive: one
         # timer per connection that looks at when it went idle, not one per request.
         self._keep_alive_timer: asyncio.TimerHandle | None = None
+        # uvicorn's annotation says int; a float works as well, and compiled code
+        # (troupe.compiled) would refuse one read through an int annotation.
+        self._keep_alive_seconds: float = cast(Any, config).timeout_keep_alive
         self._idle_since: float | None = None
         self._closing = False
 
@@ -475,18 +480,18 @@ class HttpProtocol(ReadPausing, asyncio.Protocol):
             self._idle_since = self.loop.time()
             if self._keep_alive_timer is None:
                 self._keep_alive_timer = self.loop.call_later(
-                    self.config.timeout_keep_alive, self._check_keep_alive)
+                    self._keep_alive_seconds, self._check_keep_alive)
 
     def _check_keep_alive(self) -> None:
         self._keep_alive_timer = None
         if self._idle_since is None or self.transport is None:
             return  # busy: the timer starts again when it is idle
         idle = self.loop.time() - self._idle_since
-        if idle >= self.config.timeout_keep_alive:
+        if idle >= self._keep_alive_seconds:
             self.transport.close()
         else:
             self._keep_alive_timer = self.loop.call_later(
-                self.config.timeout_keep_alive - idle, self._check_keep_alive)
+                self._keep_alive_seconds - idle, self._check_keep_alive)
 
     # -- helpers for the exchange ------------------------------------------------------
     def write(self, data: bytes) -> None:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import jwt
+from mypy_extensions import mypyc_attr
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,9 @@ class _UnknownKeyError(Exception):
         self.kid = kid
 
 
+# Settings are pickled to the worker processes (sidecar.server), which a compiled
+# (troupe.compiled) frozen dataclass refuses: these two stay plain Python classes.
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True)
 class Issuer:
     """One trusted token issuer (an OIDC provider's realm) and how to read its tokens."""
@@ -89,6 +93,7 @@ class Issuer:
             raise ValueError(f"issuer {self.issuer}: the JWKS URL must use https")
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True)
 class Policy:
     """Limits that hold for every issuer."""

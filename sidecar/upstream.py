@@ -17,9 +17,10 @@ response to a ``ResponseRelay`` (the client's side) as it arrives.
 from __future__ import annotations
 
 import asyncio
+import collections
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from typing import Protocol, cast
 
 import httptools  # type: ignore[import-untyped]
@@ -260,8 +261,7 @@ class _Connection(ReadPausing, asyncio.Protocol):
 
     async def wait(self) -> None:
         """Waits for more of the response (or the end of the connection)."""
-        if self.error is not None:
-            raise self.error
+        self._raise_error()
         if self.closed:
             return
         loop = asyncio.get_running_loop()
@@ -272,6 +272,11 @@ class _Connection(ReadPausing, asyncio.Protocol):
         finally:
             timer.cancel()
             self._waiter = None
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        # A method of its own: checked inline, mypy would take self.error for still None
+        # after the await, and the compiled code (troupe.compiled) enforces what mypy says.
         if self.error is not None:
             raise self.error
 
@@ -299,29 +304,32 @@ class UpstreamResponse:
         self._pool = pool
         self._connection: _Connection | None = connection
         self._head = head
+        self._taken: collections.deque[bytes] = collections.deque()
 
-    async def body(self) -> AsyncIterator[bytes]:
+    async def read(self) -> bytes:
+        """The next piece of the body, ``b""`` at its end (the connection then goes back
+        to the pool)."""
         connection = self._connection
-        assert connection is not None
-        if self._head:  # no body follows, whatever the headers say; do not reuse
-            return
-        while True:
+        if connection is None or self._head:  # no body follows a HEAD's; do not reuse
+            return b""
+        while not self._taken:
             if connection.chunks:
-                for chunk in connection.take():
-                    yield chunk
-            if connection.done:
-                break
-            if connection.closed:  # a body delimited by the end of the connection, or cut
+                self._taken.extend(connection.take())
+            elif connection.done:
+                self._connection = None
+                if connection.keep_alive:
+                    self._pool._release(connection)
+                else:
+                    connection.close()
+                return b""
+            elif connection.closed:  # a body delimited by the end of the connection, or cut
                 self.close()
                 if connection.error is not None or connection.framed():
                     raise UpstreamError("the service broke off its response")
-                return
-            await connection.wait()
-        self._connection = None
-        if connection.keep_alive:
-            self._pool._release(connection)
-        else:
-            connection.close()
+                return b""
+            else:
+                await connection.wait()
+        return self._taken.popleft()
 
     def close(self) -> None:
         """Drops the connection unless the body was read to its end."""
@@ -358,7 +366,8 @@ class UpstreamPool:
         return None
 
     async def request(self, method: str, target: str, headers: Headers,
-                      body: AsyncIterator[bytes] | None) -> UpstreamResponse:
+                      body: Callable[[], Awaitable[bytes]] | None) -> UpstreamResponse:
+        """Sends a request; ``body`` reads its body piece by piece (``b""``: the end)."""
         chunked = body is not None and not any(n == b"content-length" for n, _ in headers)
         head = self._head(method, target, headers, chunked)
         # Without a body the request can be sent again on a fresh connection when a
@@ -370,7 +379,7 @@ class UpstreamPool:
                 connection.start()
                 connection.write(head)
                 if body is not None:
-                    async for chunk in body:
+                    while chunk := await body():
                         connection.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked
                                          else chunk)
                         await connection.drain()

@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "troupe.local.commands",
     "sidecar.commands",
     "troupe.release.commands",
+    "troupe.compiled",
 )
 
 

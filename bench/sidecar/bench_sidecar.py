@@ -7,8 +7,11 @@ The trivial service is an nginx server answering ``200 ok`` (so the proxies, not
 service, are what is measured). Every request carries the same valid RS256 token
 from the development identity provider; the sidecar verifies it and checks the
 rules on each request (GET: not a change, so no audit record). The sidecar runs
-twice: as one process ("sidecar", against nginx's one worker) and with ``--workers``
-processes on its port ("sidecar-<N>w", default: one per core). For each target:
+three times: as one process ("sidecar", against nginx's one worker), with
+``--workers`` processes on its port ("sidecar-<N>w", default: one per core), both
+with their hot modules compiled as bin/setup builds them (troupe.compiled; built
+first if they are not current), and as one process running those modules from
+their Python sources ("sidecar-source", ``TROUPE_COMPILED=off``). For each target:
 
 * maximum requests/s: ``wrk`` (Debian's package), 1 thread, 32 connections; and the
   proxy's CPU time per request over that run (user + system time of its processes,
@@ -42,6 +45,7 @@ from pathlib import Path
 import httpx
 
 from bench import reports
+from troupe import compiled
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = """service: bench
@@ -206,9 +210,11 @@ def main() -> int:
                         help="worker processes of the second sidecar")
     args = parser.parse_args()
     ensure_tools()
+    if compiled.build():
+        print("compiled the sidecar's hot modules (troupe compile)", flush=True)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     workdir = Path(tempfile.mkdtemp(prefix="sidecar-bench-"))
-    service, proxy, side, side_n, idp = (free_port() for _ in range(5))
+    service, proxy, side, side_n, side_source, idp = (free_port() for _ in range(6))
     service_conf = nginx_conf(workdir, "service", f"""server {{
     listen 127.0.0.1:{service} reuseport backlog=4096;
     keepalive_requests 1000000;
@@ -245,22 +251,26 @@ def main() -> int:
         wait_http(f"{issuer}/jwks.json")
         token = httpx.post(f"{issuer}/token",
                            data={"username": "olga", "password": "demo"}).json()["access_token"]
-        sidecars = {"sidecar": (side, 1), f"sidecar-{args.workers}w": (side_n, args.workers)}
-        for name, (port, workers) in sidecars.items():
+        # name: port, worker processes, whether its hot modules run compiled
+        sidecars = {"sidecar": (side, 1, True),
+                    f"sidecar-{args.workers}w": (side_n, args.workers, True),
+                    "sidecar-source": (side_source, 1, False)}
+        for name, (port, workers, native) in sidecars.items():
             sidecar = subprocess.Popen(
                 [*troupe, "sidecar", "run", "--service", "bench", "--rules", str(rules),
                  "--upstream", f"http://127.0.0.1:{service}", "--listen", f"127.0.0.1:{port}",
                  "--issuer", issuer, "--jwks-url", f"{issuer}/jwks.json", "--audience", "troupe",
                  "--instance-id", f"bench-{name}", "--spool-dir", str(workdir / "spool"),
                  "--workers", str(workers)],
-                cwd=ROOT, env=env, stdout=quiet, stderr=quiet)
+                cwd=ROOT, env={**env, "TROUPE_COMPILED": "on" if native else "off"},
+                stdout=quiet, stderr=quiet)
             started.append(sidecar)
             pids[name] = sidecar.pid
         targets = {"direct": service, "nginx": proxy,
-                   **{name: port for name, (port, _) in sidecars.items()}}
+                   **{name: port for name, (port, _, _) in sidecars.items()}}
         for port in targets.values():
             wait_http(f"http://127.0.0.1:{port}/health")
-        for port, _ in sidecars.values():
+        for port, _, _ in sidecars.values():
             check = httpx.get(f"http://127.0.0.1:{port}/tickets/1",
                               headers={"Authorization": f"Bearer {token}"})
             refused = httpx.get(f"http://127.0.0.1:{port}/tickets/1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -14,18 +14,26 @@ from tests.unit.sidecar.sidecar_harness import EchoService, serve
 
 
 async def read(pool: UpstreamPool, method: str, target: str,
-               body: AsyncIterator[bytes] | None = None,
+               body: Callable[[], Awaitable[bytes]] | None = None,
                headers: list[tuple[bytes, bytes]] | None = None) -> tuple[int, bytes]:
     response = await pool.request(method, target, headers or [], body)
     try:
-        return response.status, b"".join([chunk async for chunk in response.body()])
+        parts = []
+        while part := await response.read():
+            parts.append(part)
+        return response.status, b"".join(parts)
     finally:
         response.close()
 
 
-async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
-    for part in parts:
-        yield part
+def chunks(*parts: bytes) -> Callable[[], Awaitable[bytes]]:
+    """A body reader that gives ``parts`` one by one, then ``b""``."""
+    remaining = list(parts)
+
+    async def read_part() -> bytes:
+        return remaining.pop(0) if remaining else b""
+
+    return read_part
 
 
 def test_connections_are_kept_alive_and_bodies_stream_both_ways() -> None:
