@@ -48,7 +48,8 @@ def _sidecar_run(args: argparse.Namespace) -> int:
         issuers=[issuer], kafka=settings().kafka, host=host or "127.0.0.1", port=int(port),
         instance_id=args.instance_id or "",
         spool_dir=Path(args.spool_dir) if args.spool_dir else settings().state_dir / "sidecar",
-        policy=Policy(leeway_seconds=args.leeway, max_lifetime_seconds=args.max_lifetime),
+        policy=Policy(leeway_seconds=args.leeway, max_lifetime_seconds=args.max_lifetime,
+                      token_cache_size=args.token_cache_size),
         workers=args.workers,
     ))
     return 0
@@ -147,6 +148,10 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     run.add_argument("--leeway", type=float, default=float(_env("leeway", "30") or 30))
     run.add_argument("--max-lifetime", type=float,
                      default=float(_env("max_lifetime", "3600") or 3600))
+    run.add_argument("--token-cache-size", type=int,
+                     default=int(_env("token_cache_size", "10000") or 10000),
+                     help="verified tokens recognized again by their exact text (time checks "
+                          "still made on every request); 0: every request verified from scratch")
     run.add_argument("--workers", type=int, default=int(_env("workers", "1") or 1),
                      help="processes on the port (SO_REUSEPORT); each its own audit chain, "
                           "instance id + -w<n>")

@@ -11,7 +11,9 @@ three times: as one process ("sidecar", against nginx's one worker), with
 ``--workers`` processes on its port ("sidecar-<N>w", default: one per core), both
 with their hot modules compiled as bin/setup builds them (troupe.compiled; built
 first if they are not current), and as one process running those modules from
-their Python sources ("sidecar-source", ``TROUPE_COMPILED=off``). For each target:
+their Python sources ("sidecar-source", ``TROUPE_COMPILED=off``); and once more
+compiled, with its verified-token cache off ("sidecar-uncached", ``--token-cache-size
+0``: every request's token parsed and its RS256 signature checked). For each target:
 
 * maximum requests/s: ``wrk`` (Debian's package), 1 thread, 32 connections; and the
   proxy's CPU time per request over that run (user + system time of its processes,
@@ -214,7 +216,7 @@ def main() -> int:
         print("compiled the sidecar's hot modules (troupe compile)", flush=True)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     workdir = Path(tempfile.mkdtemp(prefix="sidecar-bench-"))
-    service, proxy, side, side_n, side_source, idp = (free_port() for _ in range(6))
+    service, proxy, side, side_n, side_source, side_uncached, idp = (free_port() for _ in range(7))
     service_conf = nginx_conf(workdir, "service", f"""server {{
     listen 127.0.0.1:{service} reuseport backlog=4096;
     keepalive_requests 1000000;
@@ -251,26 +253,27 @@ def main() -> int:
         wait_http(f"{issuer}/jwks.json")
         token = httpx.post(f"{issuer}/token",
                            data={"username": "olga", "password": "demo"}).json()["access_token"]
-        # name: port, worker processes, whether its hot modules run compiled
-        sidecars = {"sidecar": (side, 1, True),
-                    f"sidecar-{args.workers}w": (side_n, args.workers, True),
-                    "sidecar-source": (side_source, 1, False)}
-        for name, (port, workers, native) in sidecars.items():
+        # name: port, worker processes, whether its hot modules run compiled, token cache size
+        sidecars = {"sidecar": (side, 1, True, 10_000),
+                    f"sidecar-{args.workers}w": (side_n, args.workers, True, 10_000),
+                    "sidecar-source": (side_source, 1, False, 10_000),
+                    "sidecar-uncached": (side_uncached, 1, True, 0)}
+        for name, (port, workers, native, cache) in sidecars.items():
             sidecar = subprocess.Popen(
                 [*troupe, "sidecar", "run", "--service", "bench", "--rules", str(rules),
                  "--upstream", f"http://127.0.0.1:{service}", "--listen", f"127.0.0.1:{port}",
                  "--issuer", issuer, "--jwks-url", f"{issuer}/jwks.json", "--audience", "troupe",
                  "--instance-id", f"bench-{name}", "--spool-dir", str(workdir / "spool"),
-                 "--workers", str(workers)],
+                 "--workers", str(workers), "--token-cache-size", str(cache)],
                 cwd=ROOT, env={**env, "TROUPE_COMPILED": "on" if native else "off"},
                 stdout=quiet, stderr=quiet)
             started.append(sidecar)
             pids[name] = sidecar.pid
         targets = {"direct": service, "nginx": proxy,
-                   **{name: port for name, (port, _, _) in sidecars.items()}}
+                   **{name: port for name, (port, *_) in sidecars.items()}}
         for port in targets.values():
             wait_http(f"http://127.0.0.1:{port}/health")
-        for port, _, _ in sidecars.values():
+        for port, *_ in sidecars.values():
             check = httpx.get(f"http://127.0.0.1:{port}/tickets/1",
                               headers={"Authorization": f"Bearer {token}"})
             refused = httpx.get(f"http://127.0.0.1:{port}/tickets/1")
