@@ -42,7 +42,10 @@ _STAMP = Path(".cache") / "compiled.json"
 
 
 def configured(root: Path = ROOT) -> list[str]:
-    """The modules to compile, dotted names relative to ``root``."""
+    """The modules to compile, dotted names relative to ``root``; none outside a
+    checkout (an installed package has no pyproject.toml beside it, and no build)."""
+    if not (root / "pyproject.toml").exists():
+        return []
     with (root / "pyproject.toml").open("rb") as file:
         modules: list[str] = tomllib.load(file).get("tool", {}).get("troupe", {}).get("compiled", [])
     return modules

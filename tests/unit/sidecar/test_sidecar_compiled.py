@@ -104,3 +104,14 @@ def test_a_build_cut_short_is_removed(tmp_path: Path) -> None:
     compiled.drop_stale_build(tmp_path)
     # then none of it runs
     assert not any(path.exists() for path in files)
+
+
+def test_outside_a_checkout_nothing_is_compiled_and_nothing_removed(tmp_path: Path) -> None:
+    # given a tree without pyproject.toml, as an installed package has
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "hot.py").write_text("X = 1\n")
+    # when a package holding compiled modules is imported
+    compiled.select_build(tmp_path)
+    # then nothing is configured and the source stays
+    assert compiled.configured(tmp_path) == []
+    assert (tmp_path / "pkg" / "hot.py").exists()
