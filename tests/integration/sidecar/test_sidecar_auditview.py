@@ -4,12 +4,17 @@ outcome; each change joined through its correlation id with the entity's events.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import shutil
+from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import Producer
 from fastapi.testclient import TestClient
 from google.protobuf import any_pb2
+from playwright.sync_api import Browser, sync_playwright
 
+from adapters.serving import BackgroundServer
 from contracts.audit.v1.audit_pb2 import (
     AUDIT_OUTCOME_ALLOWED,
     AUDIT_OUTCOME_DENIED_FORBIDDEN,
@@ -128,3 +133,44 @@ def test_rest_api_page_and_cli(
     assert lines[2].startswith("after:  {")
     assert lines[2].endswith('"name": "Anna"}')
     assert lines[4] == "before: null"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """Debian's chromium, headless (bin/setup installs it)."""
+    executable = shutil.which("chromium")
+    assert executable, "chromium is missing: bin/setup installs it (apt-get install chromium)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True)
+        yield browser
+        browser.close()
+
+
+def test_the_page_in_a_browser(kafka: KafkaSettings, audit_topic: tuple[str, str],
+                               chromium: Browser) -> None:
+    # given the audit view serving the records above
+    topic, _ = audit_topic
+    server = BackgroundServer(create_app(kafka, topic)).start()
+    try:
+        page = chromium.new_page()
+        page.goto(server.url + "/audit")
+        # when an auditor asks for the allowed changes of customer C-1
+        page.fill("input[name=entity]", "C-1")
+        page.select_option("select[name=outcome]", "allowed")
+        page.click("button")
+        page.wait_for_function("document.querySelectorAll('#rows tr').length > 0")
+        rows = page.eval_on_selector_all(
+            "#rows tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+        # then both changes are listed, newest first, each with who and the state
+        # before and after it
+        assert len(rows) == 2
+        (_, who, what, outcome, before, after), (*_, first_before, first_after) = rows
+        assert who == "Olga Person (operator)"
+        assert what.endswith("POST /customers/C-1 [C-1]")
+        assert outcome == "allowed"
+        assert json.loads(before)["name"] == "Ann"
+        assert json.loads(after)["name"] == "Anna"
+        assert first_before == ""
+        assert json.loads(first_after)["name"] == "Ann"
+    finally:
+        server.stop()
