@@ -8,11 +8,13 @@ cannot start, those tests fail; they never skip.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from troupe.kafka.local import LocalCluster
 from troupe.settings import KafkaSettings
@@ -51,3 +53,14 @@ def unique_name() -> Callable[[str], str]:
         return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
     return make
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    """Debian's chromium, headless, for the web pages (bin/setup installs it)."""
+    executable = shutil.which("chromium")
+    assert executable, "chromium is missing: bin/setup installs it (apt-get install chromium)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True)
+        yield browser
+        browser.close()

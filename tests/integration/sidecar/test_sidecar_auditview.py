@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
-from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import Producer
 from fastapi.testclient import TestClient
 from google.protobuf import any_pb2
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from adapters.serving import BackgroundServer
 from contracts.audit.v1.audit_pb2 import (
@@ -133,17 +131,6 @@ def test_rest_api_page_and_cli(
     assert lines[2].startswith("after:  {")
     assert lines[2].endswith('"name": "Anna"}')
     assert lines[4] == "before: null"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    """Debian's chromium, headless (bin/setup installs it)."""
-    executable = shutil.which("chromium")
-    assert executable, "chromium is missing: bin/setup installs it (apt-get install chromium)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True)
-        yield browser
-        browser.close()
 
 
 def test_the_page_in_a_browser(kafka: KafkaSettings, audit_topic: tuple[str, str],
