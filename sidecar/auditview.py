@@ -132,7 +132,11 @@ def query_audit(kafka: KafkaSettings, query: AuditQuery, topic: str = AUDIT_TOPI
     return rows
 
 
-def create_app(kafka: KafkaSettings, topic: str = AUDIT_TOPIC) -> FastAPI:
+def create_app(kafka: KafkaSettings, topic: str = AUDIT_TOPIC, sign_in_url: str = "") -> FastAPI:
+    """The REST API and the page. Behind its sidecar (``auditview-rules.yaml``) the page
+    itself is public and holds no data; it reads the API with the token the identity
+    provider at ``sign_in_url`` hands back (``#access_token=``), and only an auditor's
+    token gets an answer."""
     app = FastAPI(title="Troupe audit view", docs_url=None, redoc_url=None)
 
     @app.get("/audit/api/records")
@@ -148,7 +152,8 @@ def create_app(kafka: KafkaSettings, topic: str = AUDIT_TOPIC) -> FastAPI:
     @app.get("/audit", response_class=HTMLResponse)
     def page() -> str:
         return _PAGE.replace("{outcomes}", "".join(
-            f'<option value="{html.escape(o)}">{html.escape(o)}</option>' for o in OUTCOMES))
+            f'<option value="{html.escape(o)}">{html.escape(o)}</option>' for o in OUTCOMES)
+        ).replace("{sign_in}", html.escape(sign_in_url))
 
     return app
 
@@ -164,6 +169,7 @@ _PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Aud
 td,th{border:1px solid #ccc;padding:.3rem .5rem;vertical-align:top;font-size:.9rem}
 pre{margin:0;max-width:28rem;white-space:pre-wrap}form input,form select{margin-right:.5rem}</style>
 </head><body><h1>Audit</h1>
+<p id="who"><a id="signin" href="{sign_in}">Sign in</a> as an auditor to read the audit.</p>
 <form id="q">User <input name="user"> Entity <input name="entity"> Service <input name="service">
 Since <input name="since" type="datetime-local"> Until <input name="until" type="datetime-local">
 Outcome <select name="outcome"><option value="">any</option>{outcomes}</select>
@@ -175,12 +181,27 @@ const text = (v) => document.createTextNode(v ?? "");
 const cell = (row, v, pre) => { const td = row.insertCell(); const el = pre ?
   document.createElement("pre") : td; if (pre) td.appendChild(el);
   el.appendChild(text(pre ? (v ? JSON.stringify(v, null, 1) : "") : v)); };
+// The identity provider sends the auditor back here with #access_token=...; it is kept
+// for this tab only, and taken out of the address bar.
+const back = new URLSearchParams(location.hash.slice(1)).get("access_token");
+if (back) { sessionStorage.setItem("token", back); history.replaceState(null, "", location.pathname); }
+const token = sessionStorage.getItem("token");
+const signin = document.getElementById("signin");
+if (signin.getAttribute("href")) {
+  signin.href = signin.getAttribute("href") + "?redirect_uri=" +
+    encodeURIComponent(location.origin + location.pathname);
+} else { signin.removeAttribute("href"); }
+if (token) { signin.textContent = "Sign in again"; }
 document.getElementById("q").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const params = new URLSearchParams([...new FormData(ev.target)].filter(([, v]) => v));
-  const answer = await fetch("/audit/api/records?" + params);
+  const answer = await fetch("/audit/api/records?" + params,
+    token ? {headers: {Authorization: "Bearer " + token}} : {});
   const body = document.getElementById("rows"); body.replaceChildren();
-  if (!answer.ok) { cell(body.insertRow(), "error " + answer.status); return; }
+  if (!answer.ok) {
+    const reason = answer.status === 401 ? ": sign in" : answer.status === 403 ? ": not an auditor" : "";
+    cell(body.insertRow(), "error " + answer.status + reason); return;
+  }
   for (const r of await answer.json()) {
     const row = body.insertRow();
     const actor = r.actor || {};

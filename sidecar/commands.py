@@ -111,7 +111,7 @@ def _audit_serve(args: argparse.Namespace) -> int:
     from sidecar.auditview import create_app
 
     host, _, port = args.listen.rpartition(":")
-    uvicorn.run(create_app(settings().kafka, args.topic), host=host or "127.0.0.1",
+    uvicorn.run(create_app(settings().kafka, args.topic, args.sign_in_url), host=host or "127.0.0.1",
                 port=int(port), log_level="warning", proxy_headers=False)
     return 0
 
@@ -186,6 +186,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
                       "allows only the auditor role")
     serve.add_argument("--topic", default="audit.events")
     serve.add_argument("--listen", default="127.0.0.1:8095")
+    serve.add_argument("--sign-in-url", default=_env("sign_in_url", "") or "",
+                       help="the identity provider's login page the page sends auditors to, "
+                            "e.g. http://127.0.0.1:8090/login")
     serve.set_defaults(handler=_audit_serve)
 
     idp = subparsers.add_parser("idp", help="the development identity provider")

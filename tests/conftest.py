@@ -55,9 +55,11 @@ def unique_name() -> Callable[[str], str]:
     return make
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium() -> Iterator[Browser]:
-    """Debian's chromium, headless, for the web pages (bin/setup installs it)."""
+    """Debian's chromium, headless, for the web pages (bin/setup installs it). One per
+    test: Playwright's synchronous API runs an event loop in this thread while it is
+    open, and asyncio.run() in later tests would refuse to start beside it."""
     executable = shutil.which("chromium")
     assert executable, "chromium is missing: bin/setup installs it (apt-get install chromium)"
     with sync_playwright() as playwright:

@@ -15,6 +15,7 @@ from google.protobuf.message import DecodeError
 
 from contracts.events.v1 import envelope_pb2
 from troupe.bus import clients
+from troupe.bus.topics import AUDIT_TOPIC
 from troupe.settings import KafkaSettings
 
 EVENTS_TOPICS = "^.*[.]events$"
@@ -88,7 +89,8 @@ def tail(
     try:
         while not stop():
             for message in clients.poll_batch(consumer, 500, 0.2):
-                if message.error() is not None:
+                # The business audit (sidecars) matches the pattern, but is no entity's events.
+                if message.error() is not None or message.topic() == AUDIT_TOPIC:
                     continue
                 try:
                     printer.print(envelope_pb2.Envelope.FromString(message.value() or b""))

@@ -4,7 +4,8 @@ Starts the local Kafka broker, then every component that can run on its own
 (a folder with ``__main__.py`` under services/, adapters/, and the sidecar and
 composer once present), each as its own process with its log under
 ``<state_dir>/logs``: services first, then adapters, then the demo traffic
-(``adapters/demo``); then prints live cascades until Ctrl-C stops everything.
+(``adapters/demo``), then the development identity provider and the audit view
+behind its sidecar; then prints live cascades until Ctrl-C stops everything.
 
 Ports follow the broker's (``--port``, default 19092), so two runs with
 different ports do not collide: component n serves gRPC on port+1000+n and HTTP
@@ -38,6 +39,8 @@ class Component:
     module: str
     grpc_port: int = 0
     http_port: int = 0
+    # Arguments after ``python -m <module>``.
+    args: tuple[str, ...] = ()
 
     @property
     def address(self) -> str:
@@ -86,7 +89,7 @@ class Supervisor:
         }
         log = (self.logs / f"{component.name}.log").open("ab")
         self.processes[component.name] = subprocess.Popen(
-            [sys.executable, "-m", component.module], cwd=ROOT, env=env, stdout=log, stderr=log
+            [sys.executable, "-m", component.module, *component.args], cwd=ROOT, env=env, stdout=log, stderr=log
         )
         print(f"  {component.kind:<9} {component.name:<20} {component.address}")
 
@@ -105,6 +108,26 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+def identity_and_audit(base_port: int, first: int) -> list[Component]:
+    """The development identity provider, and the audit view behind a sidecar that
+    lets only auditors read it (docs/sidecar.md), on the HTTP ports after the
+    ``first`` components'."""
+    idp_port, view_port, guard_port = (base_port + HTTP_OFFSET + first + n for n in range(3))
+    idp, view = f"http://127.0.0.1:{idp_port}", f"http://127.0.0.1:{view_port}"
+    sidecar = (
+        "sidecar", "run", "--service", "audit", "--rules", str(ROOT / "sidecar" / "auditview-rules.yaml"),
+        "--upstream", view, "--listen", f"127.0.0.1:{guard_port}", "--issuer", idp,
+        "--jwks-url", f"{idp}/jwks.json", "--audience", "troupe", "--instance-id", "audit-view-0",
+    )
+    return [
+        Component("identity", "idp", "troupe.cli", http_port=idp_port,
+                  args=("idp", "run", "--listen", f"127.0.0.1:{idp_port}")),
+        Component("audit", "audit-view", "troupe.cli", http_port=view_port,
+                  args=("audit", "serve", "--listen", f"127.0.0.1:{view_port}", "--sign-in-url", f"{idp}/login")),
+        Component("sidecar", "audit-sidecar", "troupe.cli", http_port=guard_port, args=sidecar),
+    ]
 
 
 def shared_env(found: list[Component], base_port: int) -> dict[str, str]:
@@ -133,9 +156,11 @@ def up(settings: Settings, brokers: int = 1, seconds: float | None = None, port:
     print("starting components:")
     found = components(base_port=port)
     shared = shared_env(found, port)
-    for component in found:
+    audit = identity_and_audit(port, len(found))
+    for component in [*found, *audit]:
         supervisor.start(component, shared)
     print(f"  smtp      (simulated customers' mail)  127.0.0.1:{shared['TROUPE_SMTP_PORT']}")
+    print(f"the audit, for auditors: http://127.0.0.1:{audit[-1].http_port}/audit (sign in as Ada)")
     print(f"logs in {supervisor.logs}; live cascades follow (Ctrl-C stops; `troupe kafka down` stops Kafka)")
     stopping = False
 

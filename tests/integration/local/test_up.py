@@ -48,7 +48,8 @@ def test_troupe_up_runs_everything_and_shows_calls_cascading_to_operators(tmp_pa
     explain = f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-2000:]}\n{logs}"
     # Every component ran to the end (none exited early).
     assert result.returncode == 0, explain
-    for name in ("customer", "operator", "interaction", "routing", "telephony_webhook", "telephony_ami", "demo"):
+    for name in ("customer", "operator", "interaction", "routing", "telephony_webhook", "telephony_ami", "demo",
+                 "idp", "audit-view", "audit-sidecar"):
         assert re.search(rf"^  \w+\s+{name}\s", result.stdout, re.MULTILINE), f"{name} not started\n{explain}"
     # The tail shows cascades: one call's events grouped under its correlation id,
     # from the platform's report to the operator who got it.

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
 from fastapi.testclient import TestClient
 from google.protobuf import any_pb2
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Page
 
 from adapters.serving import BackgroundServer
 from contracts.audit.v1.audit_pb2 import (
@@ -22,8 +23,13 @@ from contracts.audit.v1.audit_pb2 import (
 )
 from contracts.customer.v1.customer_pb2 import Customer
 from contracts.events.v1.envelope_pb2 import Envelope
+from sidecar import devidp
 from sidecar.audit import Chain
 from sidecar.auditview import AuditQuery, create_app, query_audit
+from sidecar.proxy import ProxyConfig, SidecarApp
+from sidecar.rules import Rules
+from sidecar.tokens import Issuer, Policy, TokenVerifier
+from tests.unit.sidecar.sidecar_harness import MemoryAuditLog, serve
 from troupe.bus.topics import ensure_topics, events_topic
 from troupe.cli import main
 from troupe.settings import KafkaSettings, settings
@@ -144,7 +150,7 @@ def test_the_page_in_a_browser(kafka: KafkaSettings, audit_topic: tuple[str, str
         # when an auditor asks for the allowed changes of customer C-1
         page.fill("input[name=entity]", "C-1")
         page.select_option("select[name=outcome]", "allowed")
-        page.click("button")
+        page.click("form#q button")
         page.wait_for_function("document.querySelectorAll('#rows tr').length > 0")
         rows = page.eval_on_selector_all(
             "#rows tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
@@ -161,3 +167,47 @@ def test_the_page_in_a_browser(kafka: KafkaSettings, audit_topic: tuple[str, str
         assert json.loads(first_after)["name"] == "Ann"
     finally:
         server.stop()
+
+
+def test_an_auditor_signs_in_and_reads_the_audit_through_the_sidecar(
+    kafka: KafkaSettings, audit_topic: tuple[str, str], chromium: Browser, tmp_path: Path,
+) -> None:
+    # given the audit view behind its sidecar (the rules it ships with), and the
+    # development identity provider whose tokens the sidecar trusts
+    topic, _ = audit_topic
+    issuer = "https://idp.audit.test"
+    idp_app = devidp.create_app(issuer, "troupe", devidp.KeyStore(tmp_path / "keys"))
+    with serve(idp_app) as idp_port:
+        idp = f"http://127.0.0.1:{idp_port}"
+        verifier = TokenVerifier([Issuer(issuer=issuer, jwks_url=f"{idp}/jwks.json",
+                                         audiences=("troupe",))], Policy())
+        with serve(create_app(kafka, topic, sign_in_url=f"{idp}/login")) as view_port:
+            guard = SidecarApp(ProxyConfig(
+                service="audit", upstream=f"http://127.0.0.1:{view_port}",
+                rules=Rules.load(Path("sidecar/auditview-rules.yaml")), verifier=verifier,
+                audit=MemoryAuditLog()))
+            with serve(guard) as port:
+                page = chromium.new_page()
+                # when an operator signs in and searches, they are refused
+                rows = sign_in_and_search(page, f"http://127.0.0.1:{port}/audit", "olga")
+                assert rows == [["error 403: not an auditor"]]
+                # and when an auditor does, the audit is there
+                rows = sign_in_and_search(page, f"http://127.0.0.1:{port}/audit", "ada")
+                assert [row[2].rsplit(" ", 1)[-1] for row in rows] == ["[C-1]", "[C-1]"]
+                # and without a token the API is closed, whatever the page does
+                assert page.evaluate(
+                    "fetch('/audit/api/records').then(answer => answer.status)") == 401
+
+
+def sign_in_and_search(page: Page, url: str, user: str) -> list[list[str]]:
+    page.goto(url)
+    page.click("#signin")
+    page.click(f"button[value={user}]")  # the identity provider's login page
+    page.wait_for_url(url)  # back, the token taken out of the address
+    page.fill("input[name=entity]", "C-1")
+    page.select_option("select[name=outcome]", "allowed")
+    page.click("form#q button")
+    page.wait_for_function("document.querySelectorAll('#rows tr').length > 0")
+    rows: list[list[str]] = page.eval_on_selector_all(
+        "#rows tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+    return rows
