@@ -3,48 +3,37 @@ signs in and comes back to the application with an access token the sidecar acce
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 from playwright.sync_api import Browser
 
-from adapters.serving import BackgroundServer
 from sidecar.devidp import KeyStore, create_app
 from sidecar.tokens import Issuer, Policy, TokenVerifier
+from tests.unit.sidecar.sidecar_harness import serve
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+ISSUER = "https://idp.login.test"
 
 
 def test_a_demo_user_signs_in_and_returns_with_a_token(tmp_path: Path, chromium: Browser) -> None:
     # given the identity provider, and an application on loopback it may send users back to
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
-    server = BackgroundServer(create_app(issuer, "troupe", KeyStore(tmp_path / "keys")),
-                              port=port).start()
-    try:
+    with serve(create_app(ISSUER, "troupe", KeyStore(tmp_path / "keys"))) as port:
+        idp = f"http://127.0.0.1:{port}"
         page = chromium.new_page()
-        page.goto(f"{issuer}/login?redirect_uri={issuer}/app")
+        page.goto(f"{idp}/login?redirect_uri={idp}/app")
         # when the demo password is there and Ada picks herself
         assert page.input_value("input[name=password]") == "demo"
         page.click("button[value=ada]")
-        page.wait_for_url(f"{issuer}/app#*")
+        page.wait_for_url(f"{idp}/app#*")
         # then she is back at the application with an access token for her, as auditor
         token = parse_qs(urlsplit(page.url).fragment)["access_token"][0]
         verifier = TokenVerifier(
-            [Issuer(issuer=issuer, jwks_url=f"{issuer}/jwks.json", audiences=("troupe",))],
-            Policy(), fetch=lambda url, timeout: httpx.get(url, timeout=timeout).content)
+            [Issuer(issuer=ISSUER, jwks_url=f"{idp}/jwks.json", audiences=("troupe",))],
+            Policy())
         identity = verifier.verify(token)
         assert (identity.subject, identity.roles) == ("user:ada", ("auditor",))
         # and a wrong password keeps her on the page with the reason
-        page.goto(f"{issuer}/login")
+        page.goto(f"{idp}/login")
         page.fill("input[name=password]", "wrong")
         page.click("button[value=ada]")
         assert "Unknown user or wrong password." in page.content()
-    finally:
-        server.stop()
