@@ -51,25 +51,31 @@ def configured(root: Path = ROOT) -> list[str]:
     return modules
 
 
+def _file(root: Path, module: str, suffix: str) -> Path:
+    """Where a dotted module's file with ``suffix`` (``.py``, the extension's) is."""
+    return root / (module.replace(".", "/") + suffix)
+
+
 def outputs(modules: list[str], root: Path = ROOT) -> list[Path]:
     """The files a build of ``modules`` writes into the tree."""
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
-    return [root / (GROUP.replace(".", "/") + "__mypyc" + suffix),
-            *(root / (module.replace(".", "/") + suffix) for module in modules)]
+    return [_file(root, GROUP + "__mypyc", suffix), *(_file(root, module, suffix) for module in modules)]
 
 
 def digest(modules: list[str], root: Path = ROOT) -> str:
     """What the build depends on: the sources, and the interpreter it was built for."""
     sha = hashlib.sha256(sysconfig.get_config_var("EXT_SUFFIX").encode())
     for module in modules:
-        source = root / (module.replace(".", "/") + ".py")
-        sha.update(module.encode() + b"\0" + source.read_bytes() + b"\0")
+        sha.update(module.encode() + b"\0" + _file(root, module, ".py").read_bytes() + b"\0")
     return sha.hexdigest()
 
 
 def is_current(root: Path = ROOT) -> bool:
     """Whether every configured module is compiled from its present source."""
-    modules = configured(root)
+    return _is_current(configured(root), root)
+
+
+def _is_current(modules: list[str], root: Path) -> bool:
     stamp = root / _STAMP
     return (all(path.exists() for path in outputs(modules, root)) and stamp.exists()
             and stamp.read_text() == digest(modules, root))
@@ -88,7 +94,7 @@ class _SourcesFirst(importlib.abc.MetaPathFinder):
     """Finds the configured modules' sources ahead of their extension modules."""
 
     def __init__(self, modules: list[str], root: Path) -> None:
-        self._sources = {module: root / (module.replace(".", "/") + ".py") for module in modules}
+        self._sources = {module: _file(root, module, ".py") for module in modules}
 
     def find_spec(self, fullname: str, _path: Sequence[str] | None,
                   _target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
@@ -102,7 +108,7 @@ def drop_stale_build(root: Path = ROOT) -> None:
     into it stale too."""
     modules = configured(root)
     present = [path for path in outputs(modules, root) if path.exists()]
-    if not present or is_current(root):
+    if not present or _is_current(modules, root):
         return
     for path in present:
         path.unlink(missing_ok=True)
@@ -113,13 +119,13 @@ def drop_stale_build(root: Path = ROOT) -> None:
 def build(root: Path = ROOT, force: bool = False) -> bool:
     """Compiles the configured modules in place unless they are current; whether it
     compiled."""
-    if not force and is_current(root):
+    modules = configured(root)
+    if not force and _is_current(modules, root):
         return False
     # Imported here: only a build needs mypyc and setuptools.
     from mypyc.build import mypycify
     from setuptools import setup
 
-    modules = configured(root)
     expected = digest(modules, root)
     stamp = root / _STAMP
     stamp.unlink(missing_ok=True)
@@ -128,7 +134,7 @@ def build(root: Path = ROOT, force: bool = False) -> bool:
         path.unlink(missing_ok=True)
     work = root / ".cache" / "mypyc"
     with contextlib.chdir(root):
-        extensions = mypycify([module.replace(".", "/") + ".py" for module in modules],
+        extensions = mypycify([str(_file(Path(), module, ".py")) for module in modules],
                               opt_level="3", group_name=GROUP, target_dir=str(work / "c"))
         setup(name=GROUP, ext_modules=extensions, script_name="troupe compile",
               script_args=["--quiet", "build_ext", "--inplace", "--build-temp", str(work / "o")])

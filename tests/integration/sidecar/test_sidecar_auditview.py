@@ -148,12 +148,7 @@ def test_the_page_in_a_browser(kafka: KafkaSettings, audit_topic: tuple[str, str
         page = chromium.new_page()
         page.goto(server.url + "/audit")
         # when an auditor asks for the allowed changes of customer C-1
-        page.fill("input[name=entity]", "C-1")
-        page.select_option("select[name=outcome]", "allowed")
-        page.click("form#q button")
-        page.wait_for_function("document.querySelectorAll('#rows tr').length > 0")
-        rows = page.eval_on_selector_all(
-            "#rows tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+        rows = search_allowed_changes_of_c1(page)
         # then both changes are listed, newest first, each with who and the state
         # before and after it
         assert len(rows) == 2
@@ -204,6 +199,11 @@ def sign_in_and_search(page: Page, url: str, user: str) -> list[list[str]]:
     page.click("#signin")
     page.click(f"button[value={user}]")  # the identity provider's login page
     page.wait_for_url(url)  # back, the token taken out of the address
+    return search_allowed_changes_of_c1(page)
+
+
+def search_allowed_changes_of_c1(page: Page) -> list[list[str]]:
+    """Fills in the page's form, searches, and reads the table back, cell by cell."""
     page.fill("input[name=entity]", "C-1")
     page.select_option("select[name=outcome]", "allowed")
     page.click("form#q button")
