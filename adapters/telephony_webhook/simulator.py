@@ -10,13 +10,20 @@ import random
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 
+class Client(Protocol):
+    """Where the platform posts (an ``httpx.Client`` with the adapter's base URL, or
+    anything posting the same way); a broken connection raises ``httpx.TransportError``."""
+
+    def post(self, url: str, *, json: Any) -> httpx.Response: ...
+
+
 class WebhookPlatform:
-    def __init__(self, client: httpx.Client, site: str) -> None:
+    def __init__(self, client: Client, site: str) -> None:
         self.client = client
         self.site = site
         self.delivered: list[dict[str, Any]] = []

@@ -9,6 +9,13 @@ rate, timed per 10 s window so a broker still warming up shows as such.
 Per window: the loop's batch size, its send_offsets and commit calls, and the hop
 (record produced → its copy read by a read_committed consumer), p50 / p99 in ms.
 No loop that commits a transaction per hop can do better than this here.
+
+With ``--broker-pid`` each window also gives the broker's CPU per transaction; with
+``--burst N`` the records arrive N at a time (same rate, N times fewer transactions),
+which shows what the broker's CPU follows:
+
+    .venv/bin/python -m bench.runtime.transaction_floor --bootstrap 127.0.0.1:22092 \
+        --rate 50 --seconds 300 --broker-pid "$(pgrep -f kafka.Kafka)" --burst 5
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from confluent_kafka import Producer, TopicPartition
 from troupe.bus.topics import ensure_topics
 from troupe.settings import KafkaSettings
 
-from .measure import drain, percentile, reader
+from .measure import cpu_seconds, drain, percentile, reader
 from .plain import loop_consumer, loop_producer
 
 STAMP = struct.Struct("d")  # the moment a record was handed to the producer (perf_counter)
@@ -45,9 +52,9 @@ class Windows:
         with self.lock:
             self.samples.setdefault((window, name), []).append(value)
 
-    def report(self, window: int) -> str:
+    def report(self, window: int, broker: str = "") -> str:
         with self.lock:
-            parts = []
+            parts = [broker] if broker else []
             for name in ("batch", "send_offsets", "commit", "hop"):
                 values = sorted(self.samples.get((window, name), []))
                 if values:
@@ -62,6 +69,8 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1_000, help="records/s")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--burst", type=int, default=1, help="records handed over at once")
+    parser.add_argument("--broker-pid", type=int, default=None, help="report the broker's CPU")
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:8]
@@ -84,6 +93,9 @@ def main() -> None:
                 break
             feeder.produce(source_topic, STAMP.pack(time.perf_counter()), str(n % 1_000).encode())
             feeder.poll(0)
+            if (n + 1) % args.burst:
+                continue
+            feeder.flush(5)
             ahead = started + (n + 1) / args.rate - time.perf_counter()
             if ahead > 0:
                 time.sleep(ahead)
@@ -98,6 +110,7 @@ def main() -> None:
     for thread in threads:
         thread.start()
     reported = 0
+    broker_cpu, transactions = cpu_seconds(args.broker_pid), 0
     deadline = time.perf_counter() + args.seconds
     while time.perf_counter() < deadline:
         records = drain(source, 0.1)
@@ -113,13 +126,20 @@ def main() -> None:
             producer.send_offsets_to_transaction(offsets, source.consumer_group_metadata(), 30)
             committing = time.perf_counter()
             producer.commit_transaction(30)
+            transactions += 1
             windows.add("batch", len(records))
             windows.add("send_offsets", 1000 * (committing - sent))
             windows.add("commit", 1000 * (time.perf_counter() - committing))
         elapsed = int((time.perf_counter() - windows.started) / args.window)
         if elapsed > reported:
-            print(windows.report(reported), flush=True)
-            reported = elapsed
+            broker = ""
+            if args.broker_pid:
+                now = cpu_seconds(args.broker_pid)
+                used, broker_cpu = now - broker_cpu, now
+                per_transaction = 1000 * used / max(transactions, 1)
+                broker = f"broker {used / args.window:.2f} cores, {per_transaction:.1f} ms/transaction"
+            print(windows.report(reported, broker), flush=True)
+            reported, transactions = elapsed, 0
     stop.set()
     for thread in threads:
         thread.join(5)
