@@ -93,9 +93,10 @@ def main() -> None:
                 break
             feeder.produce(source_topic, STAMP.pack(time.perf_counter()), str(n % 1_000).encode())
             feeder.poll(0)
-            if (n + 1) % args.burst:
-                continue
-            feeder.flush(5)
+            if args.burst > 1:
+                if (n + 1) % args.burst:
+                    continue
+                feeder.flush(5)  # the burst reaches the loop together
             ahead = started + (n + 1) / args.rate - time.perf_counter()
             if ahead > 0:
                 time.sleep(ahead)
