@@ -52,6 +52,10 @@ class Windows:
         with self.lock:
             self.samples.setdefault((window, name), []).append(value)
 
+    def count(self, window: int, name: str) -> int:
+        with self.lock:
+            return len(self.samples.get((window, name), []))
+
     def report(self, window: int, broker: str = "") -> str:
         with self.lock:
             parts = [broker] if broker else []
@@ -111,7 +115,7 @@ def main() -> None:
     for thread in threads:
         thread.start()
     reported = 0
-    broker_cpu, transactions = cpu_seconds(args.broker_pid), 0
+    broker_cpu = cpu_seconds(args.broker_pid)
     deadline = time.perf_counter() + args.seconds
     while time.perf_counter() < deadline:
         records = drain(source, 0.1)
@@ -127,7 +131,6 @@ def main() -> None:
             producer.send_offsets_to_transaction(offsets, source.consumer_group_metadata(), 30)
             committing = time.perf_counter()
             producer.commit_transaction(30)
-            transactions += 1
             windows.add("batch", len(records))
             windows.add("send_offsets", 1000 * (committing - sent))
             windows.add("commit", 1000 * (time.perf_counter() - committing))
@@ -137,10 +140,11 @@ def main() -> None:
             if args.broker_pid:
                 now = cpu_seconds(args.broker_pid)
                 used, broker_cpu = now - broker_cpu, now
-                per_transaction = 1000 * used / max(transactions, 1)
+                # One commit sample per transaction of the window.
+                per_transaction = 1000 * used / max(windows.count(reported, "commit"), 1)
                 broker = f"broker {used / args.window:.2f} cores, {per_transaction:.1f} ms/transaction"
             print(windows.report(reported, broker), flush=True)
-            reported, transactions = elapsed, 0
+            reported = elapsed
     stop.set()
     for thread in threads:
         thread.join(5)
