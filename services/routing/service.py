@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -96,39 +95,18 @@ def may_take(person: operator.Operator, call: pb.Assignment, now: datetime) -> b
     return person.site == call.site or _widened(call, now)
 
 
-class OffersInFlight:
-    """Operators this instance has just offered a call to, with the version of the
-    operator it chose from.
-
-    Until the operator's answer (reserved, or refused) reaches the operators'
-    view, and the offer reaches routing's own store, both still show the
-    operator free: without this note every call of one batch would go to the
-    same longest-idle operator, and all but one would come back refused. It is
-    only a hint: the operator entity decides. A note lapses when the operator's
-    version moves on, or after ``hold`` seconds (e.g. the offer was aborted).
-    """
-
-    def __init__(self, hold: float = 5.0) -> None:
-        self.hold = hold
-        self._made: dict[str, tuple[int, float]] = {}
-
-    def add(self, operator_id: str, version: int) -> None:
-        self._made[operator_id] = (version, time.monotonic())
-
-    def pending(self, operator_id: str, version: int) -> bool:
-        made = self._made.get(operator_id)
-        if made is None:
-            return False
-        if made[0] != version or time.monotonic() - made[1] > self.hold:
-            del self._made[operator_id]
-            return False
-        return True
-
-    def clear(self) -> None:
-        self._made.clear()
+# How long an operator just offered a call is held out of this instance's choices
+# (``Views.hold``). The hold ends sooner when the operator's answer (reserved, or
+# refused) moves their version on; by then routing's store shows the offer too.
+# Until then the views still show the operator free: without the hold every call
+# of one batch would go to the same longest-idle operator, and all but one would
+# come back refused. It is only a hint: the operator entity decides. Five seconds
+# cover an offer whose transaction was aborted.
+OFFER_HOLD_SECONDS = 5.0
 
 
-IN_FLIGHT = OffersInFlight()
+def _hold(views: Views, operator_id: str, version: int) -> None:
+    views.hold(OPERATORS, operator_id, version, OFFER_HOLD_SECONDS)
 
 
 def _widened(call: pb.Assignment, now: datetime) -> bool:
@@ -137,9 +115,9 @@ def _widened(call: pb.Assignment, now: datetime) -> bool:
 
 
 def _candidates(call: pb.Assignment, views: Views, now: datetime) -> Iterator[Versioned[operator.Operator]]:
-    """The operators the views show available for the call and without an open
-    offer, best first: the longest idle at its site, then (once it has waited long
-    enough) at the other sites."""
+    """The operators the views show available for the call, without an open offer
+    and not held (just offered a call by this instance), best first: the longest
+    idle at its site, then (once it has waited long enough) at the other sites."""
     with_an_offer = (ROUTING, "offered_to")
     yield from views.walk(OPERATORS, "available", f"{call.site}/{call.skill}", unless=with_an_offer)
     if _widened(call, now):
@@ -151,19 +129,14 @@ def _candidates(call: pb.Assignment, views: Views, now: datetime) -> Iterator[Ve
 def _choose(
     call: pb.Assignment, views: Views, now: datetime, excluded: set[str]
 ) -> Versioned[operator.Operator] | None:
-    """The best candidate for the call who is not excluded, nor just offered a call
-    by this instance (``IN_FLIGHT``: the store does not show that offer yet)."""
-    for entity in _candidates(call, views, now):
-        operator_id = entity.state.operator_id
-        if operator_id not in excluded and not IN_FLIGHT.pending(operator_id, entity.version):
-            return entity
-    return None
+    """The best candidate for the call who is not excluded."""
+    return next((e for e in _candidates(call, views, now) if e.state.operator_id not in excluded), None)
 
 
 def _offer_or_wait(call: pb.Assignment, context: CommandContext, now: datetime) -> Emit:
     chosen = _choose(call, context.views, now, set(call.passed_over))
     if chosen is not None:
-        IN_FLIGHT.add(chosen.state.operator_id, chosen.version)
+        _hold(context.views, chosen.state.operator_id, chosen.version)
         return _offer(call, chosen.state.operator_id, now)
     call.state = pb.STATE_WAITING
     call.operator_id = ""
@@ -220,7 +193,7 @@ def offer_operator(
         return UNCHANGED  # someone else got it meanwhile, or the caller hung up
     person = context.views.get(OPERATORS, request.operator_id)
     if person is not None:
-        IN_FLIGHT.add(request.operator_id, person.version)
+        _hold(context.views, request.operator_id, person.version)
     return _offer(current, request.operator_id, _now())
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,17 @@ CREATE TABLE IF NOT EXISTS offsets (
     PRIMARY KEY (topic, partition)
 ) WITHOUT ROWID;
 """
+# Holds (Store.hold): per connection, so per thread, and not part of the store's file.
+HELD = """
+CREATE TEMP TABLE IF NOT EXISTS held (
+    topic TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    until REAL NOT NULL,
+    PRIMARY KEY (topic, entity_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS temp.held_until ON held (until);
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,18 +120,27 @@ class EntityChange:
 
 
 def _found_by(
-    topic: str, name: str, value: str, unless: tuple[str, str] | None = None
-) -> tuple[str, tuple[str, ...]]:
-    """The query (without its order) of the entities with a look-up value, and its parameters."""
+    topic: str, name: str, value: str, unless: tuple[str, str] | None = None, held_at: float | None = None
+) -> tuple[str, tuple[Any, ...]]:
+    """The query (without its order) of the entities with a look-up value, and its
+    parameters; without those named by ``unless`` and, if ``held_at`` is given,
+    those held at that moment."""
     query = (
         "SELECT e.entity_id, e.version, e.event_type, e.state, e.partition, l.rank FROM lookups l"
         " JOIN entities e ON e.topic = l.topic AND e.entity_id = l.entity_id"
         " WHERE l.topic = ? AND l.name = ? AND l.value = ?"
     )
-    if unless is None:
-        return query, (topic, name, value)
-    query += " AND NOT EXISTS (SELECT 1 FROM lookups u WHERE u.topic = ? AND u.name = ? AND u.value = l.entity_id)"
-    return query, (topic, name, value, *unless)
+    parameters: tuple[Any, ...] = (topic, name, value)
+    if unless is not None:
+        query += " AND NOT EXISTS (SELECT 1 FROM lookups u WHERE u.topic = ? AND u.name = ? AND u.value = l.entity_id)"
+        parameters += unless
+    if held_at is not None:
+        query += (
+            " AND NOT EXISTS (SELECT 1 FROM temp.held h WHERE h.topic = l.topic AND h.entity_id = l.entity_id"
+            " AND h.version = e.version AND h.until > ?)"
+        )
+        parameters += (held_at,)
+    return query, parameters
 
 
 def _entities(rows: list[Any], partitions: set[int] | frozenset[int] | None) -> list[StoredEntity]:
@@ -158,6 +179,7 @@ class Store:
             # because the store can always be rebuilt from Kafka.
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(HELD)
             self._local.db = db
         return db
 
@@ -268,8 +290,9 @@ class Store:
         page is a query of its own, so no read stays open while the caller works
         (an open read would hold this thread's view of the store where it was).
         ``unless`` (topic, look-up name) leaves out the entities whose id is a value
-        of that look-up, e.g. operators who have an offer."""
-        query, parameters = _found_by(topic, name, value, unless)
+        of that look-up, e.g. operators who have an offer; this thread's holds
+        (``hold``) are left out too."""
+        query, parameters = _found_by(topic, name, value, unless, held_at=time.monotonic())
         db = self._connection()
         after: tuple[int, str] | None = None
         size = _FIRST_WALK_PAGE
@@ -283,6 +306,20 @@ class Store:
                 return
             after = (page[-1][5], page[-1][0])
             size = min(2 * size, _LAST_WALK_PAGE)
+
+    def hold(self, topic: str, entity_id: str, version: int, seconds: float) -> None:
+        """Leaves the entity out of this thread's walks while the store shows it at
+        ``version``, for at most ``seconds``: for a choice the store cannot show yet
+        (routing's offer in the open transaction), so that the next choice, made
+        before it does, takes someone else. Left out inside the query, a long list
+        of holds costs the walk little."""
+        now = time.monotonic()
+        db = self._connection()
+        db.execute("DELETE FROM temp.held WHERE until <= ?", (now,))
+        db.execute(
+            "INSERT OR REPLACE INTO temp.held (topic, entity_id, version, until) VALUES (?, ?, ?, ?)",
+            (topic, entity_id, version, now + seconds),
+        )
 
     def index_lookups(self, topic: str, names: list[str], keys: Callable[[bytes], tuple[LookupKey, ...]]) -> bool:
         """Recomputes the look-ups of every stored entity of ``topic`` if the declared

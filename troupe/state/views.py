@@ -57,12 +57,19 @@ class Views:
         """``find`` one entity at a time, in the look-up's order: to take the first
         that fits without reading (and decoding) all of them. ``unless`` names a
         look-up of another materialized topic, (topic, name): entities whose id is
-        one of its values are left out (by the store, without decoding them)."""
+        one of its values are left out (by the store, without decoding them), and
+        so are the entities this thread holds (``hold``)."""
         message = self._type(topic)
         if unless is not None:
             self._type(unless[0])
         for e in self.store.walk_entities(topic, lookup, value, unless=unless):
             yield Versioned(message.FromString(e.state), e.version)
+
+    def hold(self, topic: str, entity_id: str, version: int, seconds: float) -> None:
+        """Leaves the entity out of this thread's walks while it is at ``version``,
+        for at most ``seconds``: a choice the store does not show yet."""
+        self._type(topic)
+        self.store.hold(topic, entity_id, version, seconds)
 
     def in_partitions(self, topic: str, partitions: set[int]) -> list[Versioned[Any]]:
         message = self._type(topic)

@@ -204,6 +204,39 @@ def test_a_walk_leaves_out_the_entities_named_by_another_lookup(tmp_path: Path) 
     assert [e.entity_id for e in free] == ["ivan"]
 
 
+def walked(store: Store) -> list[str]:
+    return [e.entity_id for e in store.walk_entities("operator.events", "available", "msk")]
+
+
+def test_a_held_entity_is_left_out_of_this_threads_walks_until_its_version_moves_on(tmp_path: Path) -> None:
+    # given three available operators, and olga and ivan just chosen (held at version 1)
+    store = Store(tmp_path / "s.sqlite")
+    store.apply([available("olga", 10), available("ivan", 20), available("anna", 30)], {})
+    store.hold("operator.events", "olga", 1, seconds=60)
+    store.hold("operator.events", "ivan", 1, seconds=60)
+    # when this thread walks them, and another thread does
+    here = walked(store)
+    elsewhere: list[list[str]] = []
+    reader = threading.Thread(target=lambda: elsewhere.append(walked(store)))
+    reader.start()
+    reader.join()
+    # then only this thread leaves them out
+    assert here == ["anna"]
+    assert elsewhere == [["olga", "ivan", "anna"]]
+    # and once olga's version moves on (her answer arrived), she is walked again
+    store.apply([available("olga", 10, version=2)], {})
+    assert walked(store) == ["olga", "anna"]
+
+
+def test_a_hold_lapses_after_its_time(tmp_path: Path) -> None:
+    # given an operator held for no time at all (e.g. an offer whose transaction was aborted)
+    store = Store(tmp_path / "s.sqlite")
+    store.apply([available("olga", 10)], {})
+    store.hold("operator.events", "olga", 1, seconds=0)
+    # when the operators are walked, then she is there
+    assert walked(store) == ["olga"]
+
+
 def test_a_newly_declared_lookup_is_computed_for_the_entities_already_stored(tmp_path: Path) -> None:
     # given a store built before any look-up was declared for the topic
     store = Store(tmp_path / "s.sqlite")

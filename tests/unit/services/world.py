@@ -3,6 +3,7 @@ the topics a service materializes (in memory) and the contexts handlers get."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -23,6 +24,8 @@ class World:
     def __init__(self, lookups: dict[str, Lookups] | None = None) -> None:
         self.topics: dict[str, dict[str, Versioned[Any]]] = {}
         self.lookups = lookups or {}
+        # (topic, entity id) -> (the version held, until when in monotonic seconds)
+        self.held: dict[tuple[str, str], tuple[int, float]] = {}
 
     @classmethod
     def of(cls, service: Service[Any]) -> World:
@@ -62,9 +65,18 @@ class World:
         entities = [
             entity
             for entity_id in sorted(self.topics.get(topic, {}))
-            if entity_id not in left_out and (entity := self.get(topic, entity_id)) is not None
+            if entity_id not in left_out
+            and (entity := self.get(topic, entity_id)) is not None
+            and not self._is_held(topic, entity_id, entity.version)
         ]
         return iter(found(entities, self.lookups[topic][lookup], value))
+
+    def hold(self, topic: str, entity_id: str, version: int, seconds: float) -> None:
+        self.held[(topic, entity_id)] = (version, time.monotonic() + seconds)
+
+    def _is_held(self, topic: str, entity_id: str, version: int) -> bool:
+        held = self.held.get((topic, entity_id))
+        return held is not None and held[0] == version and time.monotonic() < held[1]
 
     @property
     def views(self) -> Views:
