@@ -51,7 +51,7 @@ from adapters.serving import BackgroundServer
 from adapters.telephony_webhook.app import create_app
 from adapters.telephony_webhook.simulator import WebhookPlatform
 from bench import reports
-from bench.runtime.measure import JIT_SETTLED_CORES, compiling_cores, cpu_seconds
+from bench.runtime.measure import JIT_SETTLED_CORES, compiling_cores, cpu_seconds, machine_seconds
 from contracts.events.v1 import envelope_pb2
 from contracts.interaction.v1 import interaction_pb2 as interaction_pb
 from contracts.operator.v1 import operator_pb2 as operator_pb
@@ -440,10 +440,12 @@ def measure(
         )
         sent: dict[str, float] = {}
         cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
+        machine_before = machine_seconds()
         work_before = {name: committed_work(port) for name, port in metrics_ports.items()}
         play(client, pool, sent, args.rate, total)
     wait_assigned(desks, sent, 60)
     cpu_used = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in watched.items()}
+    machine_used = {kind: seconds - machine_before[kind] for kind, seconds in machine_seconds().items()}
     work_done = {
         name: tuple(after - before for after, before in zip(committed_work(port), work_before[name], strict=True))
         for name, port in metrics_ports.items()
@@ -468,6 +470,7 @@ def measure(
         "steps_median_ms": {step: round(millis, 1) for step, millis in desks.steps(sent).items()},
         "cpu_ms_per_call": {name: round(used * 1000 / calls, 2) for name, used in cpu_used.items()},
         "cores_in_use": {name: round(used / span, 2) for name, used in cpu_used.items()},
+        "machine_cores": {kind: round(used / span, 2) for kind, used in machine_used.items()},
         "per_call": {
             name: {"transactions": round(t / calls, 2), "records": round(r / calls, 2)}
             for name, (t, r) in work_done.items()
@@ -502,6 +505,12 @@ def measure(
     for name, millis in sorted(figures["cpu_ms_per_call"].items(), key=lambda item: -item[1]):
         print(f"  {name:<24} {millis:7.2f} ms  {figures['cores_in_use'][name]:5.2f} cores")
     print(f"  {'all':<24} {sum(cpu_used.values()) * 1000 / calls:7.2f} ms")
+    machine = figures["machine_cores"]
+    print(
+        f"the machine over the measured span: {machine['busy']:.2f} cores busy"
+        f" ({machine['busy'] - sum(cpu_used.values()) / span:.2f} outside the processes above),"
+        f" {machine['idle']:.2f} idle, {machine['stolen']:.2f} stolen by the host"
+    )
     if work_done:
         print("per call: committed transactions, records processed (the services' metrics):")
         for name, work in figures["per_call"].items():

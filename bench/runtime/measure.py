@@ -32,6 +32,15 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def machine_seconds() -> dict[str, float]:
+    """The whole machine's CPU time so far (all cores, /proc/stat), by kind: busy,
+    idle, and stolen (the host ran other machines on our cores: every figure
+    taken meanwhile is slower than the machine's own)."""
+    with open("/proc/stat") as stat:
+        user, nice, system, idle, iowait, irq, softirq, steal = (int(f) / TICKS for f in stat.readline().split()[1:9])
+    return {"busy": user + nice + system + irq + softirq, "idle": idle + iowait, "stolen": steal}
+
+
 def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     """CPU seconds used so far by each thread of a process: tid → (name, seconds)."""
     threads: dict[int, tuple[str, float]] = {}
