@@ -29,6 +29,7 @@ import argparse
 import http.client
 import json as _json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -274,14 +275,20 @@ def main() -> None:
         cluster = LocalCluster(work / "kafka", brokers=1, base_port=args.broker_port, cache_dir=Path(".cache"))
         cluster.start(timeout=120)
         kafka = KafkaSettings(bootstrap_servers=cluster.bootstrap_servers, partitions=args.partitions)
+    kept = True
     try:
-        run(args, kafka, work, broker_pid=cluster.pid(0) if cluster else None)
+        kept = bool(run(args, kafka, work, broker_pid=cluster.pid(0) if cluster else None))
     finally:
         if cluster:
             cluster.stop()
+        if kept:
+            print(f"the run's broker data, stores and logs are kept in {work}")
+        else:  # hundreds of MB of broker data per run
+            shutil.rmtree(work, ignore_errors=True)
 
 
-def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path, broker_pid: int | None) -> None:
+def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path, broker_pid: int | None) -> list[str]:
+    """Runs the benchmark; the components that failed during it."""
     services: list[Service[Any]] = [customer, operator, interaction, routing, ticket, notification]
     ensure_topics(kafka, [f"{s.name}.{k}" for s in services for k in ("events", "commands", "dlq")])
     sender = CommandSender(kafka, "bench")
@@ -310,11 +317,12 @@ def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path, broker_pid: 
     watched |= {name: process.pid for name, process in zip(names, processes, strict=False)}
     if broker_pid is not None:
         watched["kafka broker"] = broker_pid
+    failed: list[str] = []
     try:
         adapter_url = None if args.in_process else f"http://127.0.0.1:{adapter_port}"
         measure(args, sender, desks, adapter_url, watched, metrics_ports)
     finally:
-        failed = [r.service.name for r in runtimes if r.failed]
+        failed += [r.service.name for r in runtimes if r.failed]
         failed += [str(p.args) for p in processes if p.poll() is not None]
         if failed:
             print(f"FAILED during the run: {failed}; logs in {work / 'logs'}")
@@ -329,6 +337,7 @@ def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path, broker_pid: 
                 process.wait(20)
             except subprocess.TimeoutExpired:
                 process.kill()
+    return failed
 
 
 def committed_work(metrics_port: int) -> tuple[float, float]:
