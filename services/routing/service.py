@@ -8,9 +8,12 @@
   the longest-waiting interaction they can take.
 - The operator decides on their own entity whether they can still take it (two
   interactions may be offered the same operator at the same moment): a refused
-  offer goes at once to the next operator; with nobody left, it waits.
+  offer goes at once to the next operator, not back to those who refused it; with
+  nobody left, it waits. A refusal means "not free just now": once free again, an
+  operator who refused may still get it, like anyone available.
 - An offer not answered within ``POLICY.accept_timeout`` expires: the
-  interaction waits again and the operator is not offered it again.
+  interaction waits again, for the sweep to offer it to someone available (the
+  operator who missed it is on a break, by the operator rules).
 - A regular sweep matches waiting interactions with available operators, so that
   no interaction waits while someone who could take it is idle.
 - A command the situation has overtaken (an offer for an interaction someone else
