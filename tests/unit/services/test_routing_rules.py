@@ -294,7 +294,7 @@ def test_the_sweep_expires_offers_not_accepted_in_time() -> None:
     assert [c.payload for c in commands] == [pb.ExpireOfferRequest(interaction_id="stale", operator_id="olga")]
 
 
-def test_an_expired_offer_waits_again_and_is_not_offered_to_the_same_operator() -> None:
+def test_an_expired_offer_waits_again_and_passes_its_operator_over() -> None:
     offered = pb.Assignment(interaction_id="call-1", state=pb.STATE_OFFERED, operator_id="olga", offered_at=at(21))
     expired = rules.expire_offer(
         offered,
