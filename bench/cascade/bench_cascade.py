@@ -343,14 +343,16 @@ def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path, broker_pid: 
     return failed
 
 
-def committed_work(metrics_port: int) -> tuple[float, float]:
-    """A service's committed transactions and processed records so far (its /metrics)."""
+def committed_work(metrics_port: int) -> tuple[float, float, float]:
+    """A service's committed transactions, offset commits outside a transaction and
+    processed records so far (its /metrics)."""
     text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
     samples = [sample for family in text_string_to_metric_families(text) for sample in family.samples]
     transactions = sum(
         s.value for s in samples if s.name == "troupe_transactions_total" and s.labels.get("outcome") == "committed"
     )
-    return transactions, sum(s.value for s in samples if s.name == "troupe_records_total")
+    offset_commits = sum(s.value for s in samples if s.name == "troupe_offset_commits_total")
+    return transactions, offset_commits, sum(s.value for s in samples if s.name == "troupe_records_total")
 
 
 def start_component(
@@ -484,8 +486,12 @@ def measure(
         "cores_in_use": {name: round(used / span, 2) for name, used in cpu_used.items()},
         "machine_cores": {kind: round(used / span, 2) for kind, used in machine_used.items()},
         "per_call": {
-            name: {"transactions": round(t / calls, 2), "records": round(r / calls, 2)}
-            for name, (t, r) in work_done.items()
+            name: {
+                "transactions": round(t / calls, 2),
+                "offset_commits": round(o / calls, 2),
+                "records": round(r / calls, 2),
+            }
+            for name, (t, o, r) in work_done.items()
         },
     }
     print(f"sustained: {figures['sustained_calls_per_s']:.1f} calls/s over {span:.1f}s (offered {args.rate}/s)")
@@ -524,9 +530,12 @@ def measure(
         f" {machine['idle']:.2f} idle, {machine['stolen']:.2f} stolen by the host"
     )
     if work_done:
-        print("per call: committed transactions, records processed (the services' metrics):")
+        print("per call: committed transactions, offset commits on their own, records (the services' metrics):")
         for name, work in figures["per_call"].items():
-            print(f"  {name:<24} {work['transactions']:7.2f} transactions  {work['records']:7.2f} records")
+            print(
+                f"  {name:<24} {work['transactions']:7.2f} transactions  {work['offset_commits']:5.2f} offset commits"
+                f"  {work['records']:7.2f} records"
+            )
     if server is not None:
         server.stop()
     report = {

@@ -22,6 +22,11 @@ COMMANDS_AT_ONCE = Counter(
     ["service"],
 )
 TRANSACTIONS = Counter("troupe_transactions_total", "Kafka transactions by outcome", ["service", "outcome"])
+OFFSET_COMMITS = Counter(
+    "troupe_offset_commits_total",
+    "Offsets committed outside a transaction (of batches that produced nothing)",
+    ["service"],
+)
 BATCH_SIZE = Histogram(
     "troupe_batch_records",
     "Records per transaction",

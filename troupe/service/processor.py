@@ -446,6 +446,7 @@ class Processor:
         self._deferred = {}
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
+            metrics.OFFSET_COMMITS.labels(self.service.name).inc()
         except KafkaException as error:  # those records are consumed again, to no effect
             log.warning("offsets not committed", extra=logs.fields(error=str(error)))
 
