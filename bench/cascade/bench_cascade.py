@@ -39,6 +39,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent import futures
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import partial
@@ -54,7 +55,13 @@ from adapters.serving import BackgroundServer
 from adapters.telephony_webhook.app import create_app
 from adapters.telephony_webhook.simulator import WebhookPlatform
 from bench import reports
-from bench.runtime.measure import JIT_SETTLED_CORES, compiling_cores, cpu_seconds, machine_seconds
+from bench.runtime.measure import (
+    JIT_SETTLED_CORES,
+    compiling_cores,
+    cpu_seconds,
+    machine_seconds,
+    reference_loop_ms,
+)
 from contracts.events.v1 import envelope_pb2
 from contracts.interaction.v1 import interaction_pb2 as interaction_pb
 from contracts.operator.v1 import operator_pb2 as operator_pb
@@ -194,8 +201,11 @@ class KeptAliveClient:
 delivery_errors: list[str] = []
 
 
-def play(client: KeptAliveClient, pool: ThreadPoolExecutor, sent: dict[str, float], rate: float, count: int) -> None:
-    """Posts ``count`` new calls at ``rate`` per second (open loop), round the sites."""
+def play(
+    client: KeptAliveClient, pool: ThreadPoolExecutor, sent: dict[str, float], rate: float, count: int
+) -> list[futures.Future[None]]:
+    """Posts ``count`` new calls at ``rate`` per second (open loop), round the sites;
+    the posts, which may still be running."""
 
     def post(number: int) -> None:
         call_id = uuid.uuid4().hex
@@ -210,11 +220,13 @@ def play(client: KeptAliveClient, pool: ThreadPoolExecutor, sent: dict[str, floa
             delivery_errors.append(f"{call_id}: {response.status_code} {response.text}")
 
     started = time.perf_counter()
+    posts = []
     for number in range(count):
         pause = started + number / rate - time.perf_counter()
         if pause > 0:
             time.sleep(pause)
-        pool.submit(post, number)
+        posts.append(pool.submit(post, number))
+    return posts
 
 
 def wait_assigned(desks: Desks, sent: dict[str, float], timeout: float) -> None:
@@ -262,6 +274,12 @@ def main() -> None:
         # with 6). The layer's default (KafkaSettings.partitions, 6) is for scaling out.
         default=1,
         help="partitions of every topic (default 1: one instance per service here)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measured spans of --seconds, back to back after one warm-up (the spread of a run's figures)",
     )
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument(
@@ -417,6 +435,55 @@ def measure(
     watched: dict[str, int],
     metrics_ports: dict[str, int],
 ) -> None:
+    reference = reference_loop_ms()
+    print(
+        f"this host now: a reference loop of pure Python takes {reference['median']:.1f} ms"
+        f" (median of 15, slowest {reference['slowest']:.1f}); the layer is started and idle",
+        flush=True,
+    )
+    register_operators(args, sender, desks)
+    server = None
+    if adapter_url is None:
+        server = BackgroundServer(create_app(sender)).start()
+        adapter_url = server.url
+    wait_for_http(adapter_url)
+    client = KeptAliveClient(adapter_url)
+    spans: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(64) as pool:
+        # Every service on the call's path has its partitions and has served a call.
+        warm: dict[str, float] = {}
+        futures.wait(play(client, pool, warm, rate=10, count=30))
+        wait_assigned(desks, warm, 120)
+        steady = warm_up(args, client, pool, desks, watched.get("kafka broker"))
+        print(
+            f"warmed up ({len(warm)} calls, then {steady} at the rate), now {args.repeat} x "
+            f"{int(args.rate * args.seconds)} calls at {args.rate}/s",
+            flush=True,
+        )
+        for number in range(args.repeat):
+            if args.repeat > 1:
+                print(f"--- measured span {number + 1} of {args.repeat}")
+            spans.append(measure_span(args, client, pool, desks, watched, metrics_ports))
+    if delivery_errors:
+        print(f"deliveries the adapter did not take: {len(delivery_errors)}, first: {delivery_errors[:3]}")
+    if args.repeat > 1:
+        print_spread(spans)
+    if server is not None:
+        server.stop()
+    report = {
+        "command": " ".join([".venv/bin/python -m bench.cascade.bench_cascade", *sys.argv[1:]]),
+        "settings": vars(args),
+        "machine": reports.machine(),
+        "reference_loop_ms": reference,
+        "load_average_at_end": os.getloadavg(),
+        "spans": spans,
+    }
+    print(f"figures in {reports.save('cascade', report)}")
+
+
+def register_operators(args: argparse.Namespace, sender: CommandSender, desks: Desks) -> None:
+    """Registers ``--operators-per-site`` operators at each site, available, and waits
+    until the desks have seen them so."""
     actor = records.system("bench")
     operators = [(f"{site}-{n}", site) for site in SITES for n in range(args.operators_per_site)]
     registered = [
@@ -435,28 +502,24 @@ def measure(
     while len(desks.available) < len(operators) and time.monotonic() < deadline:
         time.sleep(0.2)
     print(f"{len(desks.available)} operators available", flush=True)
-    server = None
-    if adapter_url is None:
-        server = BackgroundServer(create_app(sender)).start()
-        adapter_url = server.url
-    wait_for_http(adapter_url)
+
+
+def measure_span(
+    args: argparse.Namespace,
+    client: KeptAliveClient,
+    pool: ThreadPoolExecutor,
+    desks: Desks,
+    watched: dict[str, int],
+    metrics_ports: dict[str, int],
+) -> dict[str, Any]:
+    """Plays ``--seconds`` of calls at ``--rate``, waits for their assignments, and
+    prints and returns what the span measured."""
     total = int(args.rate * args.seconds)
-    client = KeptAliveClient(adapter_url)
-    with ThreadPoolExecutor(64) as pool:
-        # Every service on the call's path has its partitions and has served a call.
-        warm: dict[str, float] = {}
-        play(client, pool, warm, rate=10, count=30)
-        wait_assigned(desks, warm, 120)
-        steady = warm_up(args, client, pool, desks, watched.get("kafka broker"))
-        print(
-            f"warmed up ({len(warm)} calls, then {steady} at the rate), now {total} calls at {args.rate}/s",
-            flush=True,
-        )
-        sent: dict[str, float] = {}
-        cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
-        machine_before = machine_seconds()
-        work_before = {name: committed_work(port) for name, port in metrics_ports.items()}
-        play(client, pool, sent, args.rate, total)
+    sent: dict[str, float] = {}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
+    machine_before = machine_seconds()
+    work_before = {name: committed_work(port) for name, port in metrics_ports.items()}
+    futures.wait(play(client, pool, sent, args.rate, total))
     wait_assigned(desks, sent, 60)
     cpu_used = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in watched.items()}
     machine_used = {kind: seconds - machine_before[kind] for kind, seconds in machine_seconds().items()}
@@ -468,8 +531,6 @@ def measure(
     latencies = [(desks.assigned[i] - sent[i]) * 1000 for i in done]
     span = max(desks.assigned[i] for i in done) - min(sent.values())
     print(f"calls sent {total}, assigned {len(done)}")
-    if delivery_errors:
-        print(f"  deliveries the adapter did not take: {len(delivery_errors)}, first: {delivery_errors[:3]}")
     for call in [i for i in sent if i not in desks.assigned][:20]:
         reached = [step for step in STEPS if (call, step) in desks.seen]
         print(f"  not assigned: {call}, its cascade reached {', '.join(reached) or 'nothing'}")
@@ -479,8 +540,9 @@ def measure(
     figures: dict[str, Any] = {
         "calls": {"sent": total, "assigned": len(done)},
         "sustained_calls_per_s": round(len(done) / span, 1),
-        "read_back_ms": read_back,
+        "read_back_ms": {**read_back, "max": round(max(latencies), 1)},
         "decided_ms": decided,
+        "read_back_by_10_s_ms": by_window(sent, done, latencies),
         "steps_ms": desks.steps(sent),
         "cpu_ms_per_call": {name: round(used * 1000 / calls, 2) for name, used in cpu_used.items()},
         "cores_in_use": {name: round(used / span, 2) for name, used in cpu_used.items()},
@@ -494,58 +556,70 @@ def measure(
             for name, (t, o, r) in work_done.items()
         },
     }
+    print_span(args, figures, span)
+    return figures
+
+
+def by_window(sent: dict[str, float], done: list[str], latencies: list[float]) -> list[dict[str, float]]:
+    """p50 and p99 of the read-back latency of the calls sent in each 10 s."""
+    start = min(sent.values())
+    windows: dict[int, list[float]] = {}
+    for call, latency in zip(done, latencies, strict=True):
+        windows.setdefault(int((sent[call] - start) // 10), []).append(latency)
+    return [{"from_s": window * 10, **p50_p99(inside)} for window, inside in sorted(windows.items())]
+
+
+def print_span(args: argparse.Namespace, figures: dict[str, Any], span: float) -> None:
+    read_back, decided = figures["read_back_ms"], figures["decided_ms"]
     print(f"sustained: {figures['sustained_calls_per_s']:.1f} calls/s over {span:.1f}s (offered {args.rate}/s)")
     print(
         f"adapter in -> assignment out: p50 {read_back['p50']:.1f} ms, "
-        f"p99 {read_back['p99']:.1f} ms, max {max(latencies):.1f} ms"
+        f"p99 {read_back['p99']:.1f} ms, max {read_back['max']:.1f} ms"
     )
     if decided:
         print(
             "adapter in -> assignment decided (the event's own clock, no read-back): "
             f"p50 {decided['p50']:.1f} ms, p99 {decided['p99']:.1f} ms"
         )
-    start = min(sent.values())
     print("read back by 10 s window of sending:")
-    for window in range(int((max(sent.values()) - start) // 10) + 1):
-        inside = [
-            latency for call, latency in zip(done, latencies, strict=True) if int((sent[call] - start) // 10) == window
-        ]
-        if inside:
-            quantiles = p50_p99(inside)
-            print(
-                f"  {window * 10:3d}-{window * 10 + 10:3d} s: p50 {quantiles['p50']:7.1f} ms, "
-                f"p99 {quantiles['p99']:7.1f} ms"
-            )
+    for window in figures["read_back_by_10_s_ms"]:
+        start = window["from_s"]
+        print(f"  {start:3.0f}-{start + 10:3.0f} s: p50 {window['p50']:7.1f} ms, p99 {window['p99']:7.1f} ms")
     print("time to each step, p50 / p99 (from the adapter's request, by the events' clocks):")
     for step, millis in figures["steps_ms"].items():
         print(f"  {step:<22} {millis['p50']:8.1f} / {millis['p99']:6.1f} ms")
-    print(f"CPU per call (ms of CPU time, {len(done)} calls; the measured span's cores in use):")
-    for name, millis in sorted(figures["cpu_ms_per_call"].items(), key=lambda item: -item[1]):
+    cpu = figures["cpu_ms_per_call"]
+    print(f"CPU per call (ms of CPU time, {figures['calls']['assigned']} calls; the measured span's cores in use):")
+    for name, millis in sorted(cpu.items(), key=lambda item: -item[1]):
         print(f"  {name:<24} {millis:7.2f} ms  {figures['cores_in_use'][name]:5.2f} cores")
-    print(f"  {'all':<24} {sum(cpu_used.values()) * 1000 / calls:7.2f} ms")
+    print(f"  {'all':<24} {sum(cpu.values()):7.2f} ms")
     machine = figures["machine_cores"]
     print(
         f"the machine over the measured span: {machine['busy']:.2f} cores busy"
-        f" ({machine['busy'] - sum(cpu_used.values()) / span:.2f} outside the processes above),"
+        f" ({machine['busy'] - sum(figures['cores_in_use'].values()):.2f} outside the processes above),"
         f" {machine['idle']:.2f} idle, {machine['stolen']:.2f} stolen by the host"
     )
-    if work_done:
+    if figures["per_call"]:
         print("per call: committed transactions, offset commits on their own, records (the services' metrics):")
         for name, work in figures["per_call"].items():
             print(
                 f"  {name:<24} {work['transactions']:7.2f} transactions  {work['offset_commits']:5.2f} offset commits"
                 f"  {work['records']:7.2f} records"
             )
-    if server is not None:
-        server.stop()
-    report = {
-        "command": " ".join([".venv/bin/python -m bench.cascade.bench_cascade", *sys.argv[1:]]),
-        "settings": vars(args),
-        "machine": reports.machine(),
-        "load_average_at_end": os.getloadavg(),
-        **figures,
-    }
-    print(f"figures in {reports.save('cascade', report)}")
+
+
+def print_spread(spans: list[dict[str, Any]]) -> None:
+    """The spans side by side: how far one run's figures can be taken."""
+    p99s = [span["read_back_ms"]["p99"] for span in spans]
+    print(f"--- {len(spans)} measured spans, back to back on one warmed-up layer:")
+    for number, span in enumerate(spans, 1):
+        read_back, machine = span["read_back_ms"], span["machine_cores"]
+        print(
+            f"  span {number}: {span['sustained_calls_per_s']:6.1f} calls/s, read back p50 {read_back['p50']:6.1f} ms,"
+            f" p99 {read_back['p99']:6.1f} ms; CPU per call {sum(span['cpu_ms_per_call'].values()):5.2f} ms;"
+            f" machine {machine['busy']:.2f} cores busy, {machine['stolen']:.2f} stolen"
+        )
+    print(f"  read back p99: median {statistics.median(p99s):.1f} ms, from {min(p99s):.1f} to {max(p99s):.1f} ms")
 
 
 def p50_p99(values: list[float]) -> dict[str, float]:

@@ -41,6 +41,20 @@ def machine_seconds() -> dict[str, float]:
     return {"busy": user + nice + system + irq + softirq, "idle": idle + iowait, "stolen": steal}
 
 
+def reference_loop_ms(repeats: int = 15) -> dict[str, float]:
+    """How long a fixed piece of pure Python takes on this host right now (median and
+    slowest of ``repeats``, ms). Hosts of the same kind differ, and one host differs
+    from hour to hour without any time stolen: this puts figures of different runs
+    on one scale."""
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        sum(i * i for i in range(1_000_000))
+        timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    return {"median": round(timings[len(timings) // 2], 1), "slowest": round(timings[-1], 1)}
+
+
 def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     """CPU seconds used so far by each thread of a process: tid → (name, seconds)."""
     threads: dict[int, tuple[str, float]] = {}
