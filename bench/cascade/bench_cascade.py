@@ -435,12 +435,6 @@ def measure(
     watched: dict[str, int],
     metrics_ports: dict[str, int],
 ) -> None:
-    reference = reference_loop_ms()
-    print(
-        f"this host now: a reference loop of pure Python takes {reference['median']:.1f} ms"
-        f" (median of 15, slowest {reference['slowest']:.1f}); the layer is started and idle",
-        flush=True,
-    )
     register_operators(args, sender, desks)
     server = None
     if adapter_url is None:
@@ -474,7 +468,6 @@ def measure(
         "command": " ".join([".venv/bin/python -m bench.cascade.bench_cascade", *sys.argv[1:]]),
         "settings": vars(args),
         "machine": reports.machine(),
-        "reference_loop_ms": reference,
         "load_average_at_end": os.getloadavg(),
         "spans": spans,
     }
@@ -515,6 +508,13 @@ def measure_span(
     """Plays ``--seconds`` of calls at ``--rate``, waits for their assignments, and
     prints and returns what the span measured."""
     total = int(args.rate * args.seconds)
+    # The layer is quiet between spans: no call is in flight.
+    reference = reference_loop_ms()
+    print(
+        f"this host now: a reference loop of pure Python takes {reference['median']:.1f} ms"
+        f" (median of 15, slowest {reference['slowest']:.1f})",
+        flush=True,
+    )
     sent: dict[str, float] = {}
     cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
     machine_before = machine_seconds()
@@ -547,6 +547,7 @@ def measure_span(
         "cpu_ms_per_call": {name: round(used * 1000 / calls, 2) for name, used in cpu_used.items()},
         "cores_in_use": {name: round(used / span, 2) for name, used in cpu_used.items()},
         "machine_cores": {kind: round(used / span, 2) for kind, used in machine_used.items()},
+        "reference_loop_ms": reference,
         "per_call": {
             name: {
                 "transactions": round(t / calls, 2),
@@ -617,7 +618,8 @@ def print_spread(spans: list[dict[str, Any]]) -> None:
         print(
             f"  span {number}: {span['sustained_calls_per_s']:6.1f} calls/s, read back p50 {read_back['p50']:6.1f} ms,"
             f" p99 {read_back['p99']:6.1f} ms; CPU per call {sum(span['cpu_ms_per_call'].values()):5.2f} ms;"
-            f" machine {machine['busy']:.2f} cores busy, {machine['stolen']:.2f} stolen"
+            f" machine {machine['busy']:.2f} cores busy, {machine['stolen']:.2f} stolen;"
+            f" reference loop {span['reference_loop_ms']['median']:.1f} ms"
         )
     print(f"  read back p99: median {statistics.median(p99s):.1f} ms, from {min(p99s):.1f} to {max(p99s):.1f} ms")
 
