@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 from confluent_kafka import TopicPartition
+from prometheus_client import REGISTRY
 
 from contracts.customer.v1 import customer_pb2 as pb
 from services.customer.app import customer
@@ -76,3 +77,23 @@ def test_metrics_are_served_in_prometheus_format(kafka: KafkaSettings, tmp_path:
     assert 'troupe_handler_seconds_count{service="customer",type="RegisterCustomer"}' in body
     assert 'troupe_transactions_total{outcome="committed",service="customer"}' in body
     assert 'troupe_records_total{service="customer",topic="customer.commands"}' in body
+
+
+def test_offsets_of_records_that_changed_nothing_are_committed_on_their_own_when_idle_and_counted(
+    kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    # given the customer service, which reads its own events back but reacts only to merges
+    runtime = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, metrics_port=0)).start()
+    (customer_id,) = unique_ids("idle-commit", 1)
+    try:
+        commits_before = offset_commits("customer")
+        # when a customer is registered: the event comes back to the loop and produces nothing
+        runtime.submit(pb.RegisterCustomerRequest(customer_id=customer_id, name="Vera"), actor=records.user("u"))
+        # then the loop, idle, commits that event's offset without a transaction, and counts it
+        wait_until(lambda: offset_commits("customer") > commits_before, 15, "no offset commit counted")
+    finally:
+        runtime.stop()
+
+
+def offset_commits(service: str) -> float:
+    return REGISTRY.get_sample_value("troupe_offset_commits_total", {"service": service}) or 0.0
