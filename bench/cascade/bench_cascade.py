@@ -338,12 +338,11 @@ def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path, broker_pid: 
     watched |= {name: process.pid for name, process in zip(names, processes, strict=False)}
     if broker_pid is not None:
         watched["kafka broker"] = broker_pid
-    failed: list[str] = []
     try:
         adapter_url = None if args.in_process else f"http://127.0.0.1:{adapter_port}"
         measure(args, sender, desks, adapter_url, watched, metrics_ports)
     finally:
-        failed += [r.service.name for r in runtimes if r.failed]
+        failed = [r.service.name for r in runtimes if r.failed]
         failed += [str(p.args) for p in processes if p.poll() is not None]
         if failed:
             print(f"FAILED during the run: {failed}; logs in {work / 'logs'}")
@@ -539,6 +538,7 @@ def measure_span(
     decided = p50_p99([(desks.decided[call] - sent_wall[call]) * 1000 for call in done if call in desks.decided])
     figures: dict[str, Any] = {
         "calls": {"sent": total, "assigned": len(done)},
+        "measured_s": round(span, 1),
         "sustained_calls_per_s": round(len(done) / span, 1),
         "read_back_ms": {**read_back, "max": round(max(latencies), 1)},
         "decided_ms": decided,
@@ -557,7 +557,7 @@ def measure_span(
             for name, (t, o, r) in work_done.items()
         },
     }
-    print_span(args, figures, span)
+    print_span(args, figures)
     return figures
 
 
@@ -570,9 +570,12 @@ def by_window(sent: dict[str, float], done: list[str], latencies: list[float]) -
     return [{"from_s": window * 10, **p50_p99(inside)} for window, inside in sorted(windows.items())]
 
 
-def print_span(args: argparse.Namespace, figures: dict[str, Any], span: float) -> None:
+def print_span(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     read_back, decided = figures["read_back_ms"], figures["decided_ms"]
-    print(f"sustained: {figures['sustained_calls_per_s']:.1f} calls/s over {span:.1f}s (offered {args.rate}/s)")
+    print(
+        f"sustained: {figures['sustained_calls_per_s']:.1f} calls/s over {figures['measured_s']:.1f}s"
+        f" (offered {args.rate}/s)"
+    )
     print(
         f"adapter in -> assignment out: p50 {read_back['p50']:.1f} ms, "
         f"p99 {read_back['p99']:.1f} ms, max {read_back['max']:.1f} ms"
