@@ -55,6 +55,8 @@ from adapters.serving import BackgroundServer
 from adapters.telephony_webhook.app import create_app
 from adapters.telephony_webhook.simulator import WebhookPlatform
 from bench import reports
+from bench.cascade import tail
+from bench.cascade.tail import percentile
 from bench.runtime.measure import (
     JIT_SETTLED_CORES,
     compiling_cores,
@@ -237,11 +239,6 @@ def wait_assigned(desks: Desks, sent: dict[str, float], timeout: float) -> None:
 
 # Wall-clock time each call was posted, to compare with the events' occurred_at.
 sent_wall: dict[str, float] = {}
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def main() -> None:
@@ -557,6 +554,16 @@ def measure_span(
             for name, (t, o, r) in work_done.items()
         },
     }
+    calls_seen = [
+        tail.Call(
+            sent_wall[call],
+            sent_wall[call] + desks.assigned[call] - sent[call],
+            {step: desks.seen[(call, step)] for step in tail.CHAIN if (call, step) in desks.seen},
+        )
+        for call in done
+        if call in sent_wall
+    ]
+    figures["tail"] = tail.describe(calls_seen)
     print_span(args, figures)
     return figures
 
@@ -592,6 +599,8 @@ def print_span(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     print("time to each step, p50 / p99 (from the adapter's request, by the events' clocks):")
     for step, millis in figures["steps_ms"].items():
         print(f"  {step:<22} {millis['p50']:8.1f} / {millis['p99']:6.1f} ms")
+    if figures["tail"]:
+        print_tail(figures["tail"])
     cpu = figures["cpu_ms_per_call"]
     print(f"CPU per call (ms of CPU time, {figures['calls']['assigned']} calls; the measured span's cores in use):")
     for name, millis in sorted(cpu.items(), key=lambda item: -item[1]):
@@ -610,6 +619,16 @@ def print_span(args: argparse.Namespace, figures: dict[str, Any]) -> None:
                 f"  {name:<24} {work['transactions']:7.2f} transactions  {work['offset_commits']:5.2f} offset commits"
                 f"  {work['records']:7.2f} records"
             )
+
+
+def print_tail(found: dict[str, Any]) -> None:
+    print(
+        f"the slowest 5 % (from {found['p95_ms']:.1f} ms): {found['share_in_bursts']:.0%} of them in"
+        f" {found['bursts']} bursts of calls sent within {tail.BURST_GAP_S} s of each other"
+        f" (longest {found['longest_burst_s']:.2f} s)"
+    )
+    excess = ", ".join(f"{hop} {ms:+.1f}" for hop, ms in found["slowest_1_percent_excess_ms"].items())
+    print(f"the slowest 1 %, each hop's time over its median: {excess} ms")
 
 
 def print_spread(spans: list[dict[str, Any]]) -> None:
