@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -123,3 +124,15 @@ def test_three_brokers_replicate_survive_a_node_down_and_restart(cluster: LocalC
     assert meta.read_text() == formatted
     cluster_id = (cluster.data_dir / "cluster.id").read_text().strip()
     assert admin.list_topics(timeout=10).cluster_id == cluster_id
+
+
+def test_nodes_are_out_of_reach_of_the_callers_ctrl_c_and_scheduled_with_it(cluster: LocalCluster) -> None:
+    # given the nodes this process started
+    pids = [cluster.pid(i) for i in range(3)]
+    # then each leads a process group of its own, which a Ctrl-C in the caller's terminal does not reach
+    for pid in pids:
+        assert pid is not None
+        assert os.getpgid(pid) == pid != os.getpgid(0)
+    # and stays in the caller's session, which Linux schedules as one group with the
+    # services started from it (a session of its own cost them CPU: docs/benchmarks.md)
+    assert {os.getsid(pid) for pid in pids if pid is not None} == {os.getsid(0)}

@@ -372,14 +372,18 @@ class LocalCluster:
             # The log is appended to across restarts; mark where this run begins.
             out.write(f"=== troupe: starting node {i} at {time.ctime()} ===\n".encode())
             out.flush()
-            # A session of its own: the node outlives this process and Ctrl-C of the caller.
+            # A process group of its own: the node outlives this process and Ctrl-C of
+            # the caller. Not a session of its own: Linux schedules each session as
+            # a group (autogroup), and a broker in a group apart from the services
+            # that share its cores cost the call cascade 4-7 % more CPU per call
+            # (docs/benchmarks.md, "Twelfth session").
             proc = subprocess.Popen(
                 self._java_command(java, libs, "kafka.Kafka", str(self._config_file(i))),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=self._node_dir(i),
-                start_new_session=True,
+                process_group=0,
             )
         self._procs[i] = proc
         self._pid_file(i).write_text(f"{proc.pid}\n")
