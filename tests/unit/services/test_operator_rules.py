@@ -10,7 +10,7 @@ from contracts.interaction.v1 import interaction_pb2 as interaction
 from contracts.operator.v1 import operator_pb2 as pb
 from contracts.routing.v1 import routing_pb2 as routing
 from services.operator import service as rules
-from troupe import UNCHANGED, Emit, Rejected
+from troupe import UNCHANGED, Command, Emit, Rejected
 from troupe.state.views import Versioned
 
 from .world import World, command_context, event_context, sent, tick_context
@@ -117,16 +117,25 @@ def test_a_call_ending_starts_the_wrap_up_for_the_configured_time() -> None:
     assert timedelta(seconds=29) < until - datetime.now(UTC) <= timedelta(seconds=30)
 
 
-def test_the_tick_ends_wrap_ups_that_are_over_and_only_those() -> None:
+def wrap_up_tick(owned: list[Versioned[pb.Operator]], now: datetime | None = None) -> list[Command]:
+    """What the wrap-up tick sends when this instance owns ``owned``."""
+    return sent(rules.end_wrap_ups(tick_context(World.of(rules.operator), owned, now, topic="operator.events")))
+
+
+def test_the_tick_ends_wrap_ups_that_are_over_and_only_those_soonest_first() -> None:
+    # given two wrap-ups over (one 5 s ago, one 1 s ago), one still running, and an available operator
     now = datetime.now(UTC)
-    done, running = olga(pb.PRESENCE_WRAP_UP, on="c1"), olga(pb.PRESENCE_WRAP_UP, on="c2")
-    done.operator_id, running.operator_id = "done", "running"
-    done.wrap_up_until.FromDatetime(now - timedelta(seconds=1))
+    late, early, running = (olga(pb.PRESENCE_WRAP_UP, on=call) for call in ("c1", "c2", "c3"))
+    late.operator_id, early.operator_id, running.operator_id = "late", "early", "running"
+    late.wrap_up_until.FromDatetime(now - timedelta(seconds=1))
+    early.wrap_up_until.FromDatetime(now - timedelta(seconds=5))
     running.wrap_up_until.FromDatetime(now + timedelta(seconds=10))
-    commands = sent(
-        rules.end_wrap_ups(tick_context(World(), [Versioned(done, 4), Versioned(running, 4)], now))
-    )
-    assert [c.entity_id for c in commands] == ["done"]
+    free = olga(pb.PRESENCE_AVAILABLE)
+    free.operator_id = "free"
+    # when the tick runs
+    commands = wrap_up_tick([Versioned(state, 4) for state in (running, late, free, early)], now)
+    # then the wrap-ups that are over end, the one that ended first first
+    assert [c.entity_id for c in commands] == ["early", "late"]
 
 
 def test_ending_the_wrap_up_makes_the_operator_available_again() -> None:
@@ -217,8 +226,8 @@ def test_ending_a_wrap_up_that_is_already_over_changes_nothing() -> None:
 def test_the_tick_sends_the_same_command_for_the_same_version_of_an_operator() -> None:
     done = olga(pb.PRESENCE_WRAP_UP, on="c1")
     done.wrap_up_until.FromDatetime(datetime.now(UTC) - timedelta(seconds=1))
-    first = sent(rules.end_wrap_ups(tick_context(World(), [Versioned(done, 4)])))
-    again = sent(rules.end_wrap_ups(tick_context(World(), [Versioned(done, 4)])))
-    later = sent(rules.end_wrap_ups(tick_context(World(), [Versioned(done, 6)])))
+    first = wrap_up_tick([Versioned(done, 4)])
+    again = wrap_up_tick([Versioned(done, 4)])
+    later = wrap_up_tick([Versioned(done, 6)])
     assert first[0].command_id is not None
     assert first[0].command_id == again[0].command_id != later[0].command_id
