@@ -19,8 +19,9 @@ from dataclasses import dataclass
 CHAIN = ("InteractionReceived", "OperatorOffered", "OperatorReserved", "InteractionAssigned")
 READ_BACK = "read back"
 # Slow calls sent closer together than this belong to one burst (at 50 calls/s,
-# ten calls apart).
-BURST_GAP_S = 0.2
+# five calls apart; the slowest 5 % scattered at random would put about a tenth of
+# them in bursts).
+BURST_GAP_S = 0.1
 # Fewer slow calls in a row than this are not called a burst.
 BURST_MIN_CALLS = 3
 
