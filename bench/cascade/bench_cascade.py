@@ -56,7 +56,6 @@ from adapters.telephony_webhook.app import create_app
 from adapters.telephony_webhook.simulator import WebhookPlatform
 from bench import reports
 from bench.cascade import tail
-from bench.cascade.tail import percentile
 from bench.runtime.measure import (
     JIT_SETTLED_CORES,
     compiling_cores,
@@ -647,7 +646,9 @@ def print_spread(spans: list[dict[str, Any]]) -> None:
 
 
 def p50_p99(values: list[float]) -> dict[str, float]:
-    return {"p50": round(statistics.median(values), 1), "p99": round(percentile(values, 0.99), 1)} if values else {}
+    if not values:
+        return {}
+    return {"p50": round(statistics.median(values), 1), "p99": round(tail.percentile(values, 0.99), 1)}
 
 
 if __name__ == "__main__":

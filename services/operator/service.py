@@ -242,24 +242,6 @@ def on_interaction_ended(call: interaction.Interaction, _context: EventContext) 
 
 TICK = uuid.UUID("9a4e1c27-6b3d-4f80-a5c2-7e1d0b8f3a96")
 
-
-@operator.every(0.5, sends=(pb.EndWrapUpRequest,))
-def end_wrap_ups(context: TickContext) -> Iterator[Command]:
-    """Operators whose wrap-up time is over become available again. The tick sees
-    the store, which may not show its last command yet: the command for one
-    version of the operator has one id, so it takes effect once."""
-    # Only the operators in wrap-up are read, soonest end first (look-up "wrap_up").
-    for entity in context.owned("wrap_up", IN_WRAP_UP):
-        current: pb.Operator = entity.state
-        if not wrap_up_over(current, context.now):
-            break  # the others' wrap-ups end later still
-        yield Command(
-            current.operator_id,
-            pb.EndWrapUpRequest(operator_id=current.operator_id),
-            command_id=str(uuid.uuid5(TICK, f"{current.operator_id}/{entity.version}/end-wrap-up")),
-        )
-
-
 IN_WRAP_UP = "in-wrap-up"
 
 
@@ -268,6 +250,22 @@ def in_wrap_up(current: pb.Operator) -> list[str]:
     """The operators in wrap-up, ranked by when it ends: the tick reads those, not
     every operator twice a second."""
     return [IN_WRAP_UP] if current.presence == pb.PRESENCE_WRAP_UP else []
+
+
+@operator.every(0.5, sends=(pb.EndWrapUpRequest,))
+def end_wrap_ups(context: TickContext) -> Iterator[Command]:
+    """Operators whose wrap-up time is over become available again. The tick sees
+    the store, which may not show its last command yet: the command for one
+    version of the operator has one id, so it takes effect once."""
+    for entity in context.owned("wrap_up", IN_WRAP_UP):  # soonest end first
+        current: pb.Operator = entity.state
+        if not wrap_up_over(current, context.now):
+            break  # the others' wrap-ups end later still
+        yield Command(
+            current.operator_id,
+            pb.EndWrapUpRequest(operator_id=current.operator_id),
+            command_id=str(uuid.uuid5(TICK, f"{current.operator_id}/{entity.version}/end-wrap-up")),
+        )
 
 
 @operator.lookup("site")
