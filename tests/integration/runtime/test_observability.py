@@ -4,6 +4,8 @@ Prometheus metrics of the loop."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -20,6 +22,16 @@ from troupe.settings import KafkaSettings
 from .helpers import unique_ids, wait_until
 
 
+@contextmanager
+def running_customer(kafka: KafkaSettings, tmp_path: Path, metrics_port: int = 0) -> Iterator[Runtime[pb.Customer]]:
+    """The customer service, started in this process, stopped on leaving."""
+    runtime = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, metrics_port=metrics_port)).start()
+    try:
+        yield runtime
+    finally:
+        runtime.stop()
+
+
 def trace_id(headers: object) -> str:
     assert isinstance(headers, list)
     values = dict(headers)
@@ -29,14 +41,11 @@ def trace_id(headers: object) -> str:
 def test_the_event_carries_the_trace_of_the_command_and_metrics_count_it(
     kafka: KafkaSettings, tmp_path: Path
 ) -> None:
-    runtime = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, metrics_port=0)).start()
     (customer_id,) = unique_ids("trace", 1)
-    try:
+    with running_customer(kafka, tmp_path) as runtime:
         outcome = runtime.submit(
             pb.RegisterCustomerRequest(customer_id=customer_id, name="Anna"), actor=records.user("u-7")
         )
-    finally:
-        runtime.stop()
 
     consumer = clients.consumer(kafka, group_id=None)
     try:
@@ -67,13 +76,10 @@ def free_port() -> int:
 
 def test_metrics_are_served_in_prometheus_format(kafka: KafkaSettings, tmp_path: Path) -> None:
     port = free_port()
-    runtime = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, metrics_port=port)).start()
     (customer_id,) = unique_ids("metrics", 1)
-    try:
+    with running_customer(kafka, tmp_path, metrics_port=port) as runtime:
         runtime.submit(pb.RegisterCustomerRequest(customer_id=customer_id, name="A"), actor=records.user("u"))
         body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    finally:
-        runtime.stop()
     assert 'troupe_handler_seconds_count{service="customer",type="RegisterCustomer"}' in body
     assert 'troupe_transactions_total{outcome="committed",service="customer"}' in body
     assert 'troupe_records_total{service="customer",topic="customer.commands"}' in body
@@ -83,16 +89,13 @@ def test_offsets_of_records_that_changed_nothing_are_committed_on_their_own_when
     kafka: KafkaSettings, tmp_path: Path
 ) -> None:
     # given the customer service, which reads its own events back but reacts only to merges
-    runtime = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, metrics_port=0)).start()
     (customer_id,) = unique_ids("idle-commit", 1)
-    try:
+    with running_customer(kafka, tmp_path) as runtime:
         commits_before = offset_commits("customer")
         # when a customer is registered: the event comes back to the loop and produces nothing
         runtime.submit(pb.RegisterCustomerRequest(customer_id=customer_id, name="Vera"), actor=records.user("u"))
         # then the loop, idle, commits that event's offset without a transaction, and counts it
         wait_until(lambda: offset_commits("customer") > commits_before, 15, "no offset commit counted")
-    finally:
-        runtime.stop()
 
 
 def offset_commits(service: str) -> float:
