@@ -22,6 +22,9 @@ end-to-end figures it prints the p50 and p99 time from the adapter's request to
 each step of the cascade (by the events' own clocks), which shows where time (and
 the tail) goes, and the whole machine's CPU over the measured span, stolen time
 included: a host busy with other machines slows every figure.
+``--alternate-broker-config KEY=VALUE`` (with ``--repeat``) sets a broker setting
+that Kafka can change while running in every second span, so that the setting and
+the broker's own are compared in one run, on one warmed-up layer.
 The figures also go to ``bench/results/cascade-<time>.json``.
 """
 
@@ -55,7 +58,7 @@ from adapters.serving import BackgroundServer
 from adapters.telephony_webhook.app import create_app
 from adapters.telephony_webhook.simulator import WebhookPlatform
 from bench import reports
-from bench.cascade import tail
+from bench.cascade import broker_config, tail
 from bench.runtime.measure import (
     JIT_SETTLED_CORES,
     compiling_cores,
@@ -277,11 +280,24 @@ def main() -> None:
         default=1,
         help="measured spans of --seconds, back to back after one warm-up (the spread of a run's figures)",
     )
+    parser.add_argument(
+        "--alternate-broker-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a dynamic broker setting applied in spans 2, 4, ... (the broker's own in 1, 3, ...); repeatable",
+    )
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument(
         "--in-process", action="store_true", help="all six services in this process (default: one process each)"
     )
     args = parser.parse_args()
+    try:
+        args.alternate_broker_config = broker_config.parse(args.alternate_broker_config)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.alternate_broker_config and args.repeat < 2:
+        parser.error("--alternate-broker-config compares spans: give --repeat 2 or more")
     logs.configure(args.log_level, component="bench-cascade")
 
     work = Path(tempfile.mkdtemp(prefix="bench-cascade-"))
@@ -336,7 +352,7 @@ def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path, broker_pid: 
         watched["kafka broker"] = broker_pid
     try:
         adapter_url = None if args.in_process else f"http://127.0.0.1:{adapter_port}"
-        measure(args, sender, desks, adapter_url, watched, metrics_ports)
+        measure(args, kafka, sender, desks, adapter_url, watched, metrics_ports)
     finally:
         failed = [r.service.name for r in runtimes if r.failed]
         failed += [str(p.args) for p in processes if p.poll() is not None]
@@ -424,6 +440,7 @@ def warm_up(
 
 def measure(
     args: argparse.Namespace,
+    kafka: KafkaSettings,
     sender: CommandSender,
     desks: Desks,
     adapter_url: str | None,
@@ -431,6 +448,8 @@ def measure(
     metrics_ports: dict[str, int],
 ) -> None:
     register_operators(args, sender, desks)
+    if args.alternate_broker_config:  # a setting the broker refuses fails here, before the warm-up
+        broker_config.apply(kafka.bootstrap_servers, args.alternate_broker_config)
     server = None
     if adapter_url is None:
         server = BackgroundServer(create_app(sender)).start()
@@ -449,10 +468,16 @@ def measure(
             f"{int(args.rate * args.seconds)} calls at {args.rate}/s",
             flush=True,
         )
+        settings = args.alternate_broker_config
         for number in range(args.repeat):
+            alternate: dict[str, str] = settings if number % 2 else {}
+            if settings:  # a setting absent from ``alternate`` goes back to the broker's own
+                broker_config.apply(kafka.bootstrap_servers, {key: alternate.get(key) for key in settings})
             if args.repeat > 1:
-                print(f"--- measured span {number + 1} of {args.repeat}")
-            spans.append(measure_span(args, client, pool, desks, watched, metrics_ports))
+                with_settings = f", with {broker_config.describe(alternate)}" if alternate else ""
+                print(f"--- measured span {number + 1} of {args.repeat}{with_settings}")
+            span = measure_span(args, client, pool, desks, watched, metrics_ports)
+            spans.append({**span, "broker_config": alternate})
     if delivery_errors:
         print(f"deliveries the adapter did not take: {len(delivery_errors)}, first: {delivery_errors[:3]}")
     if args.repeat > 1:
@@ -643,6 +668,17 @@ def print_spread(spans: list[dict[str, Any]]) -> None:
             f" reference loop {span['reference_loop_ms']['median']:.1f} ms"
         )
     print(f"  read back p99: median {statistics.median(p99s):.1f} ms, from {min(p99s):.1f} to {max(p99s):.1f} ms")
+    alternated = [span for span in spans if span["broker_config"]]
+    if alternated:
+        own = [span for span in spans if not span["broker_config"]]
+        setting = broker_config.describe(alternated[0]["broker_config"])
+        for label, group in ((f"with {setting}", alternated), ("with the broker's own settings", own)):
+            p50s = [span["read_back_ms"]["p50"] for span in group]
+            p99s = [span["read_back_ms"]["p99"] for span in group]
+            print(
+                f"  {label}: read back p50 median {statistics.median(p50s):.1f} ms,"
+                f" p99 median {statistics.median(p99s):.1f} ms ({len(group)} spans)"
+            )
 
 
 def p50_p99(values: list[float]) -> dict[str, float]:
