@@ -32,6 +32,7 @@ def transactional_producer(kafka: KafkaSettings, transactional_id: str, **overri
         kafka,
         **{
             "transactional.id": transactional_id,
+            "client.id": transactional_id,
             # A crashed instance's open transaction blocks read_committed readers
             # until it times out, unless the instance restarts with the same id.
             "transaction.timeout.ms": 10_000,

@@ -157,6 +157,8 @@ class Processor:
             kafka,
             group_id=service.name,
             **{
+                # Names the instance in the broker's request log and per-client metrics.
+                "client.id": f"{service.name}-{instance}",
                 "partition.assignment.strategy": "cooperative-sticky",
                 # A crashed instance's partitions move on after this long. (No
                 # static membership: a stopped instance must hand over at once.)

@@ -117,7 +117,7 @@ class Replica:
         self._writer.join(10)
 
     def _run(self) -> None:
-        consumer = clients.consumer(self.kafka, group_id=None)
+        consumer = clients.consumer(self.kafka, group_id=None, **{"client.id": self.name})
         try:
             consumer.assign(self._assignment(consumer))
             self._ready.set()

@@ -22,7 +22,7 @@ class CommandSender:
 
     def __init__(self, kafka: KafkaSettings, source: str) -> None:
         self.source = source
-        self._producer = clients.producer(kafka, **{"linger.ms": 1})
+        self._producer = clients.producer(kafka, **{"linger.ms": 1, "client.id": source})
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._serve_deliveries, daemon=True)
         self._poller.start()

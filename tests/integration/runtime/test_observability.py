@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
 from contracts.customer.v1 import customer_pb2 as pb
@@ -100,3 +101,19 @@ def test_offsets_of_records_that_changed_nothing_are_committed_on_their_own_when
 
 def offset_commits(service: str) -> float:
     return REGISTRY.get_sample_value("troupe_offset_commits_total", {"service": service}) or 0.0
+
+
+def test_the_broker_knows_an_instances_consumer_by_the_service_and_instance(
+    kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    # given a running customer instance "7"
+    runtime = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, instance="7")).start()
+    try:
+        # when the broker is asked for the members of the customer group
+        admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
+        group = admin.describe_consumer_groups([customer.name])[customer.name].result(30)
+        # then the instance's member is named after the service and the instance, so
+        # that the broker's request log and per-client metrics say whose requests they are
+        assert "customer-7" in {member.client_id for member in group.members}
+    finally:
+        runtime.stop()
