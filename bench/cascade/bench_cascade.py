@@ -58,7 +58,7 @@ from adapters.serving import BackgroundServer
 from adapters.telephony_webhook.app import create_app
 from adapters.telephony_webhook.simulator import WebhookPlatform
 from bench import reports
-from bench.cascade import broker_config, tail
+from bench.cascade import broker_config, broker_requests, tail
 from bench.runtime.measure import (
     JIT_SETTLED_CORES,
     compiling_cores,
@@ -121,7 +121,7 @@ class Desks:
         consumer = clients.consumer(
             self.kafka,
             group_id=f"bench-desks-{uuid.uuid4().hex[:6]}",
-            **{"auto.offset.reset": "latest"},
+            **{"auto.offset.reset": "latest", "client.id": "bench-desks"},
         )
         consumer.subscribe(
             ["interaction.events", "routing.events", "operator.events", "customer.events"],
@@ -287,6 +287,12 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="a dynamic broker setting applied in spans 2, 4, ... (the broker's own in 1, 3, ...); repeatable",
     )
+    parser.add_argument(
+        "--count-broker-requests",
+        action="store_true",
+        help="log every broker request and print each span's requests per call, by kind and by client "
+        "(the log slows the broker: such a run's latencies are not comparable with others)",
+    )
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument(
         "--in-process", action="store_true", help="all six services in this process (default: one process each)"
@@ -296,21 +302,32 @@ def main() -> None:
         args.alternate_broker_config = broker_config.parse(args.alternate_broker_config)
     except ValueError as error:
         parser.error(str(error))
+    if args.count_broker_requests and args.bootstrap:
+        parser.error("--count-broker-requests reads the log of the benchmark's own broker: leave out --bootstrap")
     if args.alternate_broker_config and args.repeat < 2:
         parser.error("--alternate-broker-config compares spans: give --repeat 2 or more")
     logs.configure(args.log_level, component="bench-cascade")
 
     work = Path(tempfile.mkdtemp(prefix="bench-cascade-"))
     cluster = None
+    request_log = None
     if args.bootstrap:
         kafka = KafkaSettings(bootstrap_servers=args.bootstrap, partitions=args.partitions)
     else:
-        cluster = LocalCluster(work / "kafka", brokers=1, base_port=args.broker_port, cache_dir=Path(".cache"))
+        cluster = LocalCluster(
+            work / "kafka",
+            brokers=1,
+            base_port=args.broker_port,
+            cache_dir=Path(".cache"),
+            log_requests=args.count_broker_requests,
+        )
         cluster.start(timeout=120)
         kafka = KafkaSettings(bootstrap_servers=cluster.bootstrap_servers, partitions=args.partitions)
+        if args.count_broker_requests:
+            request_log = broker_requests.RequestLog(cluster.request_log(0))
     kept = True
     try:
-        kept = bool(run(args, kafka, work, broker_pid=cluster.pid(0) if cluster else None))
+        kept = bool(run(args, kafka, work, cluster.pid(0) if cluster else None, request_log))
     finally:
         if cluster:
             cluster.stop()
@@ -320,7 +337,13 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path, broker_pid: int | None) -> list[str]:
+def run(
+    args: argparse.Namespace,
+    kafka: KafkaSettings,
+    work: Path,
+    broker_pid: int | None,
+    request_log: broker_requests.RequestLog | None,
+) -> list[str]:
     """Runs the benchmark; the components that failed during it."""
     services: list[Service[Any]] = [customer, operator, interaction, routing, ticket, notification]
     ensure_topics(kafka, [f"{s.name}.{k}" for s in services for k in ("events", "commands", "dlq")])
@@ -352,7 +375,7 @@ def run(args: argparse.Namespace, kafka: KafkaSettings, work: Path, broker_pid: 
         watched["kafka broker"] = broker_pid
     try:
         adapter_url = None if args.in_process else f"http://127.0.0.1:{adapter_port}"
-        measure(args, kafka, sender, desks, adapter_url, watched, metrics_ports)
+        measure(args, kafka, sender, desks, adapter_url, watched, metrics_ports, request_log)
     finally:
         failed = [r.service.name for r in runtimes if r.failed]
         failed += [str(p.args) for p in processes if p.poll() is not None]
@@ -446,6 +469,7 @@ def measure(
     adapter_url: str | None,
     watched: dict[str, int],
     metrics_ports: dict[str, int],
+    request_log: broker_requests.RequestLog | None,
 ) -> None:
     register_operators(args, sender, desks)
     if args.alternate_broker_config:  # a setting the broker refuses fails here, before the warm-up
@@ -476,8 +500,16 @@ def measure(
             if args.repeat > 1:
                 with_settings = f", with {broker_config.describe(alternate)}" if alternate else ""
                 print(f"--- measured span {number + 1} of {args.repeat}{with_settings}")
+            if request_log:
+                request_log.skip_to_end()
+            started_ms = time.time_ns() // 1_000_000
             span = measure_span(args, client, pool, desks, watched, metrics_ports)
-            spans.append({**span, "broker_config": alternate})
+            span["broker_config"] = alternate
+            if request_log:
+                counted = request_log.read(started_ms, time.time_ns() // 1_000_000)
+                span["broker_requests"] = broker_requests.per_call(counted, int(args.rate * args.seconds))
+                print("\n".join(broker_requests.describe(span["broker_requests"])), flush=True)
+            spans.append(span)
     if delivery_errors:
         print(f"deliveries the adapter did not take: {len(delivery_errors)}, first: {delivery_errors[:3]}")
     if args.repeat > 1:

@@ -26,7 +26,7 @@ BASE_PORT = 29092
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     data_dir: Path = tmp_path_factory.mktemp("kafka")
-    local = LocalCluster(data_dir, brokers=3, base_port=BASE_PORT, cache_dir=settings().cache_dir)
+    local = LocalCluster(data_dir, brokers=3, base_port=BASE_PORT, cache_dir=settings().cache_dir, log_requests=True)
     try:
         local.start(timeout=120)
         yield local
@@ -136,3 +136,27 @@ def test_nodes_are_out_of_reach_of_the_callers_ctrl_c_and_scheduled_with_it(clus
     # and stays in the caller's session, which Linux schedules as one group with the
     # services started from it (a session of its own cost them CPU: docs/benchmarks.md)
     assert {os.getsid(pid) for pid in pids if pid is not None} == {os.getsid(0)}
+
+
+def test_a_cluster_started_to_log_requests_logs_each_with_its_client_and_time(cluster: LocalCluster) -> None:
+    # given a client with an id of its own
+    client_id = f"probe-{uuid.uuid4().hex[:8]}"
+    before_ms = time.time_ns() // 1_000_000
+    # when it asks the cluster for its metadata
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers, "client.id": client_id})
+    admin.list_topics(timeout=30)
+    # then a node's request log has a line for it: the time, then the request with the client's id
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [
+            line
+            for i in range(cluster.brokers)
+            if cluster.request_log(i).exists()
+            for line in cluster.request_log(i).read_text().splitlines()
+            if f'"clientId":"{client_id}"' in line
+        ]
+        if lines or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert any('"requestApiKeyName":"METADATA"' in line for line in lines)
+    assert all(before_ms <= int(line.split(" ", 1)[0]) <= time.time_ns() // 1_000_000 for line in lines)

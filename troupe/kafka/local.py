@@ -40,6 +40,7 @@ CONTROLLER_PORT_OFFSET = 100
 
 # Console only (stdout goes to the node's log file). Log4j's own shutdown hook is off so
 # that Kafka's shutdown messages still reach the log.
+REQUEST_LOG = "requests.log"
 LOG4J2_CONFIG = """\
 status = warn
 shutdownHook = disable
@@ -53,6 +54,18 @@ logger.request.name = kafka.request.logger
 logger.request.level = WARN
 logger.state.name = state.change.logger
 logger.state.level = WARN
+"""
+# With ``log_requests``: every request the node completes, one line each (epoch ms, then
+# Kafka's JSON of it), in ``requests.log`` of the node's directory. Costly: for diagnosis.
+REQUEST_LOG_CONFIG = f"""\
+appender.requests.type = File
+appender.requests.name = requests
+appender.requests.fileName = {REQUEST_LOG}
+appender.requests.layout.type = PatternLayout
+appender.requests.layout.pattern = %d{{UNIX_MILLIS}} %m%n
+logger.request.level = DEBUG
+logger.request.additivity = false
+logger.request.appenderRef.requests.ref = requests
 """
 
 
@@ -132,6 +145,7 @@ class LocalCluster:
         brokers: int = 1,
         base_port: int = 19092,
         cache_dir: Path = Path(".cache"),
+        log_requests: bool = False,
     ) -> None:
         if brokers < 1:
             raise ValueError("brokers must be at least 1")
@@ -139,6 +153,7 @@ class LocalCluster:
         self.brokers = brokers
         self.base_port = base_port
         self.cache_dir = cache_dir
+        self.log_requests = log_requests
         # Processes this object started; polling them reaps them (no zombies).
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -160,6 +175,10 @@ class LocalCluster:
 
     def log_file(self, i: int) -> Path:
         return self._node_dir(i) / "kafka.log"
+
+    def request_log(self, i: int) -> Path:
+        """Node i's request log (written with ``log_requests`` only)."""
+        return self._node_dir(i) / REQUEST_LOG
 
     def pid(self, i: int) -> int | None:
         """Pid of node ``i`` if it is running (whoever started it), else None."""
@@ -285,7 +304,8 @@ class LocalCluster:
         id_file = self.data_dir / "cluster.id"
         if not id_file.exists():
             id_file.write_text(_new_cluster_id() + "\n")
-        (self.data_dir / "log4j2.properties").write_text(LOG4J2_CONFIG)
+        log_config = LOG4J2_CONFIG + (REQUEST_LOG_CONFIG if self.log_requests else "")
+        (self.data_dir / "log4j2.properties").write_text(log_config)
         for i in range(self.brokers):
             self._node_dir(i).mkdir(exist_ok=True)
             self._config_file(i).write_text(self._server_properties(i))

@@ -158,7 +158,7 @@ class Processor:
             group_id=service.name,
             **{
                 # Names the instance in the broker's request log and per-client metrics.
-                "client.id": f"{service.name}-{instance}",
+                "client.id": f"{service.name}-{instance}-consumer",
                 "partition.assignment.strategy": "cooperative-sticky",
                 # A crashed instance's partitions move on after this long. (No
                 # static membership: a stopped instance must hand over at once.)

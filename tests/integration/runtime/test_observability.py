@@ -109,11 +109,15 @@ def test_the_broker_knows_an_instances_consumer_by_the_service_and_instance(
     # given a running customer instance "7"
     runtime = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, instance="7")).start()
     try:
-        # when the broker is asked for the members of the customer group
         admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
-        group = admin.describe_consumer_groups([customer.name])[customer.name].result(30)
+
+        def members() -> set[str]:
+            group = admin.describe_consumer_groups([customer.name])[customer.name].result(30)
+            return {member.client_id for member in group.members}
+
+        # when the broker is asked for the members of the customer group (once it joined),
         # then the instance's member is named after the service and the instance, so
         # that the broker's request log and per-client metrics say whose requests they are
-        assert "customer-7" in {member.client_id for member in group.members}
+        wait_until(lambda: "customer-7-consumer" in members(), 30, f"no member customer-7-consumer in {members()}")
     finally:
         runtime.stop()
