@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 # NewTopic is documented under confluent_kafka.admin but missing from its typed exports.
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from troupe.kafka.local import LocalCluster
+from troupe.kafka.local import REQUEST_LOG, LocalCluster
 from troupe.settings import settings
 
 pytestmark = pytest.mark.integration
@@ -160,3 +160,5 @@ def test_a_cluster_started_to_log_requests_logs_each_with_its_client_and_time(cl
         time.sleep(0.2)
     assert any('"requestApiKeyName":"METADATA"' in line for line in lines)
     assert all(before_ms <= int(line.split(" ", 1)[0]) <= time.time_ns() // 1_000_000 for line in lines)
+    # and formatting the nodes, run from the caller's directory, left no request log there
+    assert not (Path.cwd() / REQUEST_LOG).exists()

@@ -56,11 +56,14 @@ logger.state.name = state.change.logger
 logger.state.level = WARN
 """
 # With ``log_requests``: every request the node completes, one line each (epoch ms, then
-# Kafka's JSON of it), in ``requests.log`` of the node's directory. Costly: for diagnosis.
+# Kafka's JSON of it), in ``requests.log`` of the node's directory (its working
+# directory; the file is made on the first request, so formatting a node, run from
+# elsewhere, leaves none behind). Costly: for diagnosis.
 REQUEST_LOG_CONFIG = f"""\
 appender.requests.type = File
 appender.requests.name = requests
 appender.requests.fileName = {REQUEST_LOG}
+appender.requests.createOnDemand = true
 appender.requests.layout.type = PatternLayout
 appender.requests.layout.pattern = %d{{UNIX_MILLIS}} %m%n
 logger.request.level = DEBUG
