@@ -25,6 +25,8 @@ included: a host busy with other machines slows every figure.
 ``--alternate-broker-config KEY=VALUE`` (with ``--repeat``) sets a broker setting
 that Kafka can change while running in every second span, so that the setting and
 the broker's own are compared in one run, on one warmed-up layer.
+``--count-broker-requests`` prints each span's broker requests per call, by kind and
+by client, from the broker's request log.
 The figures also go to ``bench/results/cascade-<time>.json``.
 """
 

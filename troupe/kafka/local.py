@@ -40,7 +40,6 @@ CONTROLLER_PORT_OFFSET = 100
 
 # Console only (stdout goes to the node's log file). Log4j's own shutdown hook is off so
 # that Kafka's shutdown messages still reach the log.
-REQUEST_LOG = "requests.log"
 LOG4J2_CONFIG = """\
 status = warn
 shutdownHook = disable
@@ -55,6 +54,7 @@ logger.request.level = WARN
 logger.state.name = state.change.logger
 logger.state.level = WARN
 """
+REQUEST_LOG = "requests.log"
 # With ``log_requests``: every request the node completes, one line each (epoch ms, then
 # Kafka's JSON of it), in ``requests.log`` of the node's directory (its working
 # directory; the file is made on the first request, so formatting a node, run from
