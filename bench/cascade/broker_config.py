@@ -32,6 +32,14 @@ def parse(items: list[str]) -> dict[str, str]:
     return settings
 
 
+def in_span(number: int) -> bool:
+    """Whether span ``number`` (0, 1, ...) runs with the settings: the broker's own, then
+    the settings twice, then the broker's own twice, and so on (A B B A A B B A...). A
+    drift over the run (the layer still settling, the host speeding up) then favours
+    neither side, as it would favour the later of each pair in A B A B."""
+    return number % 4 in (1, 2)
+
+
 def describe(settings: Mapping[str, str]) -> str:
     return ", ".join(f"{key}={value}" for key, value in settings.items())
 
