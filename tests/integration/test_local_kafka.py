@@ -14,6 +14,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 # NewTopic is documented under confluent_kafka.admin but missing from its typed exports.
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from tests.integration.cascade.harness import wait_until
 from troupe.kafka.local import REQUEST_LOG, LocalCluster
 from troupe.settings import settings
 
@@ -145,19 +146,18 @@ def test_a_cluster_started_to_log_requests_logs_each_with_its_client_and_time(cl
     # when it asks the cluster for its metadata
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers, "client.id": client_id})
     admin.list_topics(timeout=30)
+
     # then a node's request log has a line for it: the time, then the request with the client's id
-    deadline = time.monotonic() + 10
-    while True:
-        lines = [
+    def logged() -> list[str]:
+        return [
             line
             for i in range(cluster.brokers)
             if cluster.request_log(i).exists()
             for line in cluster.request_log(i).read_text().splitlines()
             if f'"clientId":"{client_id}"' in line
         ]
-        if lines or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+
+    lines = wait_until(logged, timeout=10, what=f"a logged request of {client_id}")
     assert any('"requestApiKeyName":"METADATA"' in line for line in lines)
     assert all(before_ms <= int(line.split(" ", 1)[0]) <= time.time_ns() // 1_000_000 for line in lines)
     # and formatting the nodes, run from the caller's directory, left no request log there

@@ -24,9 +24,12 @@ from .helpers import unique_ids, wait_until
 
 
 @contextmanager
-def running_customer(kafka: KafkaSettings, tmp_path: Path, metrics_port: int = 0) -> Iterator[Runtime[pb.Customer]]:
+def running_customer(
+    kafka: KafkaSettings, tmp_path: Path, metrics_port: int = 0, instance: str = "0"
+) -> Iterator[Runtime[pb.Customer]]:
     """The customer service, started in this process, stopped on leaving."""
-    runtime = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, metrics_port=metrics_port)).start()
+    options = RuntimeOptions(state_dir=tmp_path, metrics_port=metrics_port, instance=instance)
+    runtime = Runtime(customer, kafka, options).start()
     try:
         yield runtime
     finally:
@@ -107,8 +110,7 @@ def test_the_broker_knows_an_instances_consumer_by_the_service_and_instance(
     kafka: KafkaSettings, tmp_path: Path
 ) -> None:
     # given a running customer instance "7"
-    runtime = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, instance="7")).start()
-    try:
+    with running_customer(kafka, tmp_path, instance="7"):
         admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
 
         def members() -> set[str]:
@@ -119,5 +121,3 @@ def test_the_broker_knows_an_instances_consumer_by_the_service_and_instance(
         # then the instance's member is named after the service and the instance, so
         # that the broker's request log and per-client metrics say whose requests they are
         wait_until(lambda: "customer-7-consumer" in members(), 30, f"no member customer-7-consumer in {members()}")
-    finally:
-        runtime.stop()
