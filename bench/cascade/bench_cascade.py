@@ -398,16 +398,26 @@ def run(
     return failed
 
 
-def committed_work(metrics_port: int) -> tuple[float, float, float]:
-    """A service's committed transactions, offset commits outside a transaction and
-    processed records so far (its /metrics)."""
+LOOP_ACTIVITIES = ("handling", "committing", "ticking")
+
+
+def committed_work(metrics_port: int) -> dict[str, float]:
+    """A service's committed transactions, offset commits outside a transaction,
+    processed records and its loop's seconds by activity so far (its /metrics)."""
     text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
     samples = [sample for family in text_string_to_metric_families(text) for sample in family.samples]
-    transactions = sum(
-        s.value for s in samples if s.name == "troupe_transactions_total" and s.labels.get("outcome") == "committed"
-    )
-    offset_commits = sum(s.value for s in samples if s.name == "troupe_offset_commits_total")
-    return transactions, offset_commits, sum(s.value for s in samples if s.name == "troupe_records_total")
+    work = {
+        "transactions": sum(
+            s.value for s in samples if s.name == "troupe_transactions_total" and s.labels.get("outcome") == "committed"
+        ),
+        "offset_commits": sum(s.value for s in samples if s.name == "troupe_offset_commits_total"),
+        "records": sum(s.value for s in samples if s.name == "troupe_records_total"),
+    }
+    for activity in LOOP_ACTIVITIES:
+        work[activity] = sum(
+            s.value for s in samples if s.name == "troupe_loop_seconds_total" and s.labels.get("activity") == activity
+        )
+    return work
 
 
 def start_component(
@@ -579,7 +589,7 @@ def measure_span(
     cpu_used = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in watched.items()}
     machine_used = {kind: seconds - machine_before[kind] for kind, seconds in machine_seconds().items()}
     work_done = {
-        name: tuple(after - before for after, before in zip(committed_work(port), work_before[name], strict=True))
+        name: {kind: after - work_before[name][kind] for kind, after in committed_work(port).items()}
         for name, port in metrics_ports.items()
     }
     done = [i for i in sent if i in desks.assigned]
@@ -605,12 +615,13 @@ def measure_span(
         "machine_cores": {kind: round(used / span, 2) for kind, used in machine_used.items()},
         "reference_loop_ms": reference,
         "per_call": {
-            name: {
-                "transactions": round(t / calls, 2),
-                "offset_commits": round(o / calls, 2),
-                "records": round(r / calls, 2),
-            }
-            for name, (t, o, r) in work_done.items()
+            name: {kind: round(work[kind] / calls, 2) for kind in ("transactions", "offset_commits", "records")}
+            for name, work in work_done.items()
+        },
+        # The share of the span each service's loop was busy: near 1, records queue behind it.
+        "loop_busy": {
+            name: {activity: round(work[activity] / span, 3) for activity in LOOP_ACTIVITIES}
+            for name, work in work_done.items()
         },
     }
     calls_seen = [
@@ -677,6 +688,12 @@ def print_span(args: argparse.Namespace, figures: dict[str, Any]) -> None:
             print(
                 f"  {name:<24} {work['transactions']:7.2f} transactions  {work['offset_commits']:5.2f} offset commits"
                 f"  {work['records']:7.2f} records"
+            )
+        print("each service's loop busy over the measured span: handling records, committing, ticks:")
+        for name, busy in figures["loop_busy"].items():
+            print(
+                f"  {name:<24} {sum(busy.values()):6.1%}  ({busy['handling']:.1%} handling,"
+                f" {busy['committing']:.1%} committing, {busy['ticking']:.1%} ticks)"
             )
 
 

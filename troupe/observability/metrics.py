@@ -27,6 +27,13 @@ OFFSET_COMMITS = Counter(
     "Offsets committed outside a transaction (of batches that produced nothing)",
     ["service"],
 )
+LOOP_SECONDS = Counter(
+    "troupe_loop_seconds_total",
+    "Wall time of the exactly-once loop by activity: waiting for records, handling them (decide and"
+    " produce), committing (the transaction's calls to the broker), ticks; busy near 100 % means"
+    " records queue behind the loop",
+    ["service", "activity"],
+)
 BATCH_SIZE = Histogram(
     "troupe_batch_records",
     "Records per transaction",

@@ -211,6 +211,10 @@ class Processor:
         self._observed_at: dict[str, float] = {}
         self._type_headers: dict[str, bytes] = {}
         self._counters: dict[str, Any] = {}
+        self._loop_seconds = {
+            activity: metrics.LOOP_SECONDS.labels(service.name, activity)
+            for activity in ("waiting", "handling", "committing", "ticking")
+        }
         self._next_tick = {tick: time.monotonic() + tick.seconds for tick in service.ticks}
         self._lock = threading.Lock()
 
@@ -231,7 +235,9 @@ class Processor:
             while not self.stop_requested.is_set():
                 self._resume_restored()
                 self._apply_priorities()
+                polled = time.perf_counter()
                 batch = self._poll()
+                self._loop_seconds["waiting"].inc(time.perf_counter() - polled)
                 if batch:
                     self._process(batch)
                 self._commit_deferred(idle=not batch)
@@ -359,6 +365,8 @@ class Processor:
             if done < len(batch):
                 self._rewind(batch[done:])
                 batch = batch[:done]
+            handled = time.perf_counter()
+            self._loop_seconds["handling"].inc(handled - started)
             offsets = _next_offsets(batch)
             if self._in_transaction:
                 if len(batch) <= _FLUSH_BEFORE_OFFSETS_UP_TO:
@@ -367,6 +375,7 @@ class Processor:
                 self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
                 self._commit()
                 self._deferred = {}
+                self._loop_seconds["committing"].inc(time.perf_counter() - handled)
             else:
                 self._defer(offsets)
         except Stopping:
@@ -446,8 +455,10 @@ class Processor:
             return
         offsets = self._with_deferred([])
         self._deferred = {}
+        started = time.perf_counter()
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
+            self._loop_seconds["committing"].inc(time.perf_counter() - started)
             metrics.OFFSET_COMMITS.labels(self.service.name).inc()
         except KafkaException as error:  # those records are consumed again, to no effect
             log.warning("offsets not committed", extra=logs.fields(error=str(error)))
@@ -829,7 +840,9 @@ class Processor:
         for tick, due in self._next_tick.items():
             if now >= due:
                 self._next_tick[tick] = now + tick.seconds
+                started = time.perf_counter()
                 self._tick(tick)
+                self._loop_seconds["ticking"].inc(time.perf_counter() - started)
 
     def _partition_if_owned(self, entity_id: str) -> int | None:
         """The commands partition of ``entity_id``, if this instance owns it and has restored it."""

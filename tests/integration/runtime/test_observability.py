@@ -121,3 +121,20 @@ def test_the_broker_knows_an_instances_consumer_by_the_service_and_instance(
         # then the instance's member is named after the service and the instance, so
         # that the broker's request log and per-client metrics say whose requests they are
         wait_until(lambda: "customer-7-consumer" in members(), 30, f"no member customer-7-consumer in {members()}")
+
+
+def test_the_loops_time_is_counted_by_activity(kafka: KafkaSettings, tmp_path: Path) -> None:
+    # given the customer service, its loop waiting for records
+    (customer_id,) = unique_ids("loop-time", 1)
+    with running_customer(kafka, tmp_path) as runtime:
+        before = {activity: loop_seconds("customer", activity) for activity in ("waiting", "handling", "committing")}
+        # when a customer is registered: one command handled, one transaction committed
+        runtime.submit(pb.RegisterCustomerRequest(customer_id=customer_id, name="Ilse"), actor=records.user("u"))
+        # then the loop's time handling it and committing it is counted, and so is its wait
+        wait_until(lambda: loop_seconds("customer", "waiting") > before["waiting"], 15, "no waiting counted")
+        assert loop_seconds("customer", "handling") > before["handling"]
+        assert loop_seconds("customer", "committing") > before["committing"]
+
+
+def loop_seconds(service: str, activity: str) -> float:
+    return REGISTRY.get_sample_value("troupe_loop_seconds_total", {"service": service, "activity": activity}) or 0.0
