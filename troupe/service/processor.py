@@ -73,13 +73,6 @@ from troupe.service.replica import AppliedEvent, Replica
 from troupe.settings import KafkaSettings
 from troupe.state.views import Versioned, Views
 
-# A small transaction's records are delivered before its offsets are sent. Sent at
-# once, the offsets reach the coordinator while the records' partitions are still
-# joining the transaction, and it takes one change to a transaction at a time:
-# measured in the call cascade at 2 calls/s, a call took 74 / 114 ms (p50 / p99)
-# instead of 181 / 290. Waiting for every batch's records made 50 calls/s slower
-# (docs/benchmarks.md, "Where an idle hop's time goes").
-_FLUSH_BEFORE_OFFSETS_UP_TO = 4
 # Offsets of batches that produced nothing wait at most this long for a transaction
 # to carry them before they are committed on their own.
 _DEFERRED_OFFSETS_SECONDS = 1.0
@@ -369,8 +362,9 @@ class Processor:
             self._loop_seconds["handling"].inc(handled - started)
             offsets = _next_offsets(batch)
             if self._in_transaction:
-                if len(batch) <= _FLUSH_BEFORE_OFFSETS_UP_TO:
-                    self.producer.flush(30)
+                # The offsets go while the records are still being written: waiting for
+                # them first (a flush) made no call faster at 2 calls/s and the tail
+                # longer at 50 (docs/benchmarks.md, fourteenth session).
                 offsets = self._with_deferred(offsets)
                 self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
                 self._commit()
