@@ -82,6 +82,7 @@ from troupe.bus import clients
 from troupe.bus.topics import EVENT_TYPE_HEADER, ensure_topics
 from troupe.kafka.local import LocalCluster
 from troupe.observability import logs
+from troupe.observability.metrics import LOOP_ACTIVITIES
 from troupe.service import records
 from troupe.service.declaration import Command, Service
 from troupe.service.runtime import Runtime, RuntimeOptions
@@ -398,9 +399,6 @@ def run(
     return failed
 
 
-LOOP_ACTIVITIES = ("handling", "committing", "ticking")
-
-
 def committed_work(metrics_port: int) -> dict[str, float]:
     """A service's committed transactions, offset commits outside a transaction,
     processed records and its loop's seconds by activity so far (its /metrics)."""
@@ -620,7 +618,7 @@ def measure_span(
         },
         # The share of the span each service's loop was busy: near 1, records queue behind it.
         "loop_busy": {
-            name: {activity: round(work[activity] / span, 3) for activity in LOOP_ACTIVITIES}
+            name: {activity: round(work[activity] / span, 3) for activity in LOOP_ACTIVITIES if activity != "waiting"}
             for name, work in work_done.items()
         },
     }

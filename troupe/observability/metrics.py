@@ -27,6 +27,7 @@ OFFSET_COMMITS = Counter(
     "Offsets committed outside a transaction (of batches that produced nothing)",
     ["service"],
 )
+LOOP_ACTIVITIES = ("waiting", "handling", "committing", "ticking")
 LOOP_SECONDS = Counter(
     "troupe_loop_seconds_total",
     "Wall time of the exactly-once loop by activity: waiting for records, handling them (decide and"

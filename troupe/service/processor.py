@@ -206,7 +206,7 @@ class Processor:
         self._counters: dict[str, Any] = {}
         self._loop_seconds = {
             activity: metrics.LOOP_SECONDS.labels(service.name, activity)
-            for activity in ("waiting", "handling", "committing", "ticking")
+            for activity in metrics.LOOP_ACTIVITIES
         }
         self._next_tick = {tick: time.monotonic() + tick.seconds for tick in service.ticks}
         self._lock = threading.Lock()
