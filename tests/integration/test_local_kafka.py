@@ -14,9 +14,10 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 # NewTopic is documented under confluent_kafka.admin but missing from its typed exports.
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from tests.integration.cascade.harness import wait_until
 from troupe.kafka.local import REQUEST_LOG, LocalCluster
 from troupe.settings import settings
+
+from .waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -36,19 +36,9 @@ from troupe.service.runtime import Runtime, RuntimeOptions
 from troupe.service.sender import CommandSender
 from troupe.settings import KafkaSettings
 
-T = TypeVar("T")
+from ..waiting import wait_until
+
 SERVICES: list[Service[Any]] = [customer, operator, interaction, routing, ticket, notification]
-
-
-def wait_until(check: Callable[[], T], timeout: float = 20.0, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        time.sleep(0.02)
 
 
 @dataclass

@@ -19,8 +19,9 @@ from services.customer.app import customer
 from services.notification.service import notification_id
 from troupe.service import records
 
+from ..waiting import wait_until
 from .conftest import Gateways
-from .harness import Cascade, commands, history, read_topic, wait_until
+from .harness import Cascade, commands, history, read_topic
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,8 @@ from services.routing import service as routing_rules
 from troupe.service import records
 from troupe.service.runtime import CommandRefused
 
-from .harness import Cascade, history, wait_until
+from ..waiting import wait_until
+from .harness import Cascade, history
 
 pytestmark = pytest.mark.integration
 

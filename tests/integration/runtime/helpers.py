@@ -115,16 +115,6 @@ def unique_ids(prefix: str, count: int) -> list[str]:
     return [f"{prefix}-{run}-{i}" for i in range(count)]
 
 
-def wait_until(condition: object, timeout: float, message: str) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(message)
-
-
 def by_entity(events: Iterable[envelope_pb2.Envelope]) -> dict[str, list[envelope_pb2.Envelope]]:
     grouped: dict[str, list[envelope_pb2.Envelope]] = {}
     for event in events:

@@ -22,7 +22,8 @@ from troupe.service.sender import CommandSender
 from troupe.settings import KafkaSettings
 from troupe.state.store import Store
 
-from .helpers import ServiceProcess, by_entity, read_events, unique_ids, wait_until
+from ..waiting import wait_until
+from .helpers import ServiceProcess, by_entity, read_events, unique_ids
 
 CUSTOMERS = 100
 AWARDS = 10_000

@@ -20,7 +20,8 @@ from troupe.service import records
 from troupe.service.runtime import Runtime, RuntimeOptions
 from troupe.settings import KafkaSettings
 
-from .helpers import unique_ids, wait_until
+from ..waiting import wait_until
+from .helpers import unique_ids
 
 
 @contextmanager

@@ -27,7 +27,8 @@ from troupe.service.processor import RetryPolicy
 from troupe.service.runtime import Runtime, RuntimeOptions
 from troupe.settings import KafkaSettings
 
-from .helpers import read_events, unique_ids, wait_until
+from ..waiting import wait_until
+from .helpers import read_events, unique_ids
 
 pytestmark = pytest.mark.integration
 
@@ -131,7 +132,7 @@ def running_alone(kafka: KafkaSettings, service: Service[Any], options: RuntimeO
         wait_until(
             lambda: len(runtime.processor.owned_partitions) == kafka.partitions,
             timeout=60,
-            message="the service never owned all its partitions",
+            what="the service never owned all its partitions",
         )
         yield runtime
     finally:
