@@ -102,6 +102,17 @@ class Cascade:
             operator_pb.SetPresenceRequest(operator_id=operator_id, presence=operator_pb.PRESENCE_AVAILABLE),
             who=operator_id,
         )
+        # On duty once routing sees it available: its projection reads each partition of
+        # operator.events on its own, so an operator set available later, on another
+        # partition, could otherwise reach routing first.
+        if "routing" in self.runtimes:
+            views = self.runtimes["routing"].views
+
+            def seen_available() -> bool:
+                found = views.get(operator.events_topic, operator_id)
+                return found is not None and found.state.presence == operator_pb.PRESENCE_AVAILABLE
+
+            wait_until(seen_available, 20, f"routing to see {operator_id} available")
         return operator_id
 
 
