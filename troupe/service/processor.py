@@ -69,13 +69,11 @@ from troupe.service.declaration import (
     TickDeclaration,
     Unchanged,
 )
+from troupe.service.offsets import DeferredOffsets, next_offsets
 from troupe.service.replica import AppliedEvent, Replica
 from troupe.settings import KafkaSettings
 from troupe.state.views import Versioned, Views
 
-# Offsets of batches that produced nothing wait at most this long for a transaction
-# to carry them before they are committed on their own.
-_DEFERRED_OFFSETS_SECONDS = 1.0
 log = logging.getLogger(__name__)
 Reason = envelope_pb2.DeadLetterReason
 Owned = tuple[int, bytes, int]
@@ -179,10 +177,9 @@ class Processor:
         self._command_partitions = 0  # how many the commands topic has, once asked
         self._decided_at_once = 0  # in the open transaction
         self._in_transaction = False  # whether the batch has produced (and begun one)
-        # Offsets of batches that produced nothing, (topic, partition) -> next offset,
-        # committed with the next transaction (see _defer).
-        self._deferred: dict[tuple[str, int], int] = {}
-        self._deferred_since = 0.0
+        # Offsets of batches that produced nothing: committed with the next transaction,
+        # or on their own after waiting at most a second.
+        self._deferred = DeferredOffsets(max_wait=1.0)
         self._occurred_at = records.now()  # of the open transaction's events
         self._occurred_at_ms = 0
         self._paused_low: set[TopicPartition] = set()
@@ -205,8 +202,7 @@ class Processor:
         self._type_headers: dict[str, bytes] = {}
         self._counters: dict[str, Any] = {}
         self._loop_seconds = {
-            activity: metrics.LOOP_SECONDS.labels(service.name, activity)
-            for activity in metrics.LOOP_ACTIVITIES
+            activity: metrics.LOOP_SECONDS.labels(service.name, activity) for activity in metrics.LOOP_ACTIVITIES
         }
         self._next_tick = {tick: time.monotonic() + tick.seconds for tick in service.ticks}
         self._lock = threading.Lock()
@@ -296,9 +292,7 @@ class Processor:
             for partition in revoked:
                 self._restoring.pop(partition, None)
         self._paused_low -= set(partitions)
-        # Their next owner commits them: committed from here they could move it back.
-        for tp in partitions:
-            self._deferred.pop((tp.topic, tp.partition), None)
+        self._deferred.forget(partitions)
         consumer.incremental_unassign(partitions)
         log.info("partitions revoked", extra=logs.fields(partitions=_names(partitions)))
 
@@ -360,18 +354,18 @@ class Processor:
                 batch = batch[:done]
             handled = time.perf_counter()
             self._loop_seconds["handling"].inc(handled - started)
-            offsets = _next_offsets(batch)
+            offsets = next_offsets(batch)
             if self._in_transaction:
                 # The offsets go while the records are still being written: waiting for
                 # them first (a flush) made no call faster at 2 calls/s and the tail
                 # longer at 50 (docs/benchmarks.md, fourteenth session).
-                offsets = self._with_deferred(offsets)
+                offsets = self._deferred.along_with(offsets)
                 self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
                 self._commit()
-                self._deferred = {}
+                self._deferred.clear()
                 self._loop_seconds["committing"].inc(time.perf_counter() - handled)
             else:
-                self._defer(offsets)
+                self._deferred.defer(offsets)
         except Stopping:
             self._abort(batch)
             return
@@ -422,33 +416,14 @@ class Processor:
             self._in_transaction = True
         self.producer.produce(topic, value, key, **options)
 
-    # -- offsets of batches that produced nothing ----------------------------
-
-    def _defer(self, offsets: list[TopicPartition]) -> None:
-        """Keeps the offsets of a batch that produced nothing for the next
-        transaction: a transaction of offsets alone costs the broker as much as one
-        with records, and consuming those records again would change nothing."""
-        if not self._deferred:
-            self._deferred_since = time.monotonic()
-        for tp in offsets:
-            self._deferred[(tp.topic, tp.partition)] = tp.offset
-
-    def _with_deferred(self, offsets: list[TopicPartition]) -> list[TopicPartition]:
-        if not self._deferred:
-            return offsets
-        merged = {**self._deferred, **{(tp.topic, tp.partition): tp.offset for tp in offsets}}
-        return [TopicPartition(topic, partition, offset) for (topic, partition), offset in merged.items()]
-
     def _commit_deferred(self, idle: bool) -> None:
-        """Commits deferred offsets on their own once the loop is idle, or once they
-        have waited ``_DEFERRED_OFFSETS_SECONDS``. Synchronously: a commit still in
-        flight could land after the next transaction's and move the group back."""
-        if not self._deferred:
+        """Commits the offsets of batches that produced nothing on their own, once
+        due (offsets.py). Synchronously: a commit still in flight could land after
+        the next transaction's and move the group back."""
+        if not self._deferred.due(idle):
             return
-        if not idle and time.monotonic() - self._deferred_since < _DEFERRED_OFFSETS_SECONDS:
-            return
-        offsets = self._with_deferred([])
-        self._deferred = {}
+        offsets = self._deferred.along_with([])
+        self._deferred.clear()
         started = time.perf_counter()
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
@@ -936,13 +911,6 @@ def _commands(sent: Iterable[Command] | Command | None) -> list[Command]:
     if isinstance(sent, Command):
         return [sent]
     return list(sent)
-
-
-def _next_offsets(batch: list[Message]) -> list[TopicPartition]:
-    last: dict[tuple[str, int], int] = {}
-    for message in batch:
-        last[(message.topic(), message.partition())] = message.offset()
-    return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
 
 
 def _names(partitions: list[TopicPartition]) -> list[str]:
