@@ -205,7 +205,6 @@ class Processor:
             activity: metrics.LOOP_SECONDS.labels(service.name, activity) for activity in metrics.LOOP_ACTIVITIES
         }
         self._next_tick = {tick: time.monotonic() + tick.seconds for tick in service.ticks}
-        self._lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------
 
