@@ -15,10 +15,16 @@ reaction costs one transaction, not two (event → command, command → event). 
 record still goes to the commands topic, so the log keeps every command, and is
 recognized as applied when it arrives.
 
-A transaction begins with a batch's first record produced. A batch that produces
-nothing (events this service does not react to, reactions that send nothing)
-commits no transaction: its offsets go with the next transaction, or on their own
-when the loop is idle. Consuming such records again after a crash changes nothing.
+A batch that will most likely produce (it holds a command not applied yet, or an
+event this service reacts to) begins its transaction before it is handled, and its
+consumed offsets go to the transaction from another thread meanwhile: their two
+round trips (AddOffsetsToTxn, then TxnOffsetCommit) overlap the handling instead of
+following it (docs/benchmarks.md, sixteenth session). A batch cut short sends its
+offsets again, those of what it handled. Any other batch begins its transaction with
+its first record produced; one that produces nothing (events this service does not
+react to, reactions that send nothing) commits no transaction: its offsets go with
+the next transaction, or on their own when the loop is idle. Consuming such records
+again after a crash changes nothing.
 
 What a transaction committed on the partitions this instance owns goes straight
 into the store (the replica stops reading those partitions back): the store is
@@ -35,6 +41,7 @@ the offset commit written last, whichever transaction's marker lands first).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import threading
@@ -42,6 +49,7 @@ import time
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -166,6 +174,8 @@ class Processor:
         )
         self._taking_turns = itertools.cycle(self._producers)
         self.producer = next(self._taking_turns)  # the open (or last) transaction's
+        # Sends a batch's offsets to its transaction while the batch is handled.
+        self._offsets_sender = ThreadPoolExecutor(1, thread_name_prefix=f"{service.name}-offsets")
         # Latest state of the entities this instance owns and has changed, as
         # (version, state bytes, partition); ahead of the store until the replica
         # catches up.
@@ -235,6 +245,7 @@ class Processor:
             # here), so there is nothing half-done to finish; leaving the group hands the
             # partitions over at once.
             self._commit_deferred(idle=True)
+            self._offsets_sender.shutdown()
             self.consumer.close()
             for producer in self._producers:
                 producer.flush(5)
@@ -341,30 +352,41 @@ class Processor:
         started = time.perf_counter()
         self._prepare(batch)
         self._start_batch()
+        offsets_sent = self._send_offsets_early(batch) if self._will_produce(batch) else None
         try:
-            done = 0
-            for index, message in enumerate(batch):
-                self._handle(message, pending, self._decoded.get(index))
-                done += 1
-                if time.perf_counter() - started > self.max_transaction_seconds:
-                    break
-            if done < len(batch):
-                self._rewind(batch[done:])
-                batch = batch[:done]
-            handled = time.perf_counter()
-            self._loop_seconds["handling"].inc(handled - started)
-            offsets = next_offsets(batch)
-            if self._in_transaction:
-                # The offsets go while the records are still being written: waiting for
-                # them first (a flush) made no call faster at 2 calls/s and the tail
-                # longer at 50 (docs/benchmarks.md, fourteenth session).
-                offsets = self._deferred.along_with(offsets)
-                self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
-                self._commit()
-                self._deferred.clear()
-                self._loop_seconds["committing"].inc(time.perf_counter() - handled)
-            else:
-                self._deferred.defer(offsets)
+            try:
+                done = 0
+                for index, message in enumerate(batch):
+                    self._handle(message, pending, self._decoded.get(index))
+                    done += 1
+                    if time.perf_counter() - started > self.max_transaction_seconds:
+                        break
+                if done < len(batch):
+                    self._rewind(batch[done:])
+                    batch = batch[:done]
+                    if offsets_sent is not None:
+                        offsets_sent.result()
+                        offsets_sent = None  # they went past what was handled: sent again below
+                handled = time.perf_counter()
+                self._loop_seconds["handling"].inc(handled - started)
+                offsets = next_offsets(batch)
+                if self._in_transaction:
+                    # Offsets not sent early go now, while the records are still being
+                    # written: waiting for them first (a flush) made no call faster at 2
+                    # calls/s and the tail longer at 50 (docs/benchmarks.md, fourteenth session).
+                    if offsets_sent is not None:
+                        offsets_sent.result()
+                    else:
+                        offsets = self._deferred.along_with(offsets)
+                        self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
+                    self._commit()
+                    self._deferred.clear()
+                    self._loop_seconds["committing"].inc(time.perf_counter() - handled)
+                else:
+                    self._deferred.defer(offsets)
+            finally:
+                # No abort while the transaction's offsets are still on their way.
+                _settle(offsets_sent)
         except Stopping:
             self._abort(batch)
             return
@@ -405,15 +427,38 @@ class Processor:
 
     def _produce(self, topic: str, value: bytes, key: str | bytes | None, **options: Any) -> None:
         """Produces in the batch's transaction; the first record begins it, on the
-        other producer."""
+        other producer, unless the batch began it early."""
         if not self._in_transaction:
-            self.producer = next(self._taking_turns)
-            # Delivery reports of an aborted transaction's events are served (and
-            # forgotten) here, not counted as this one's.
-            self.producer.poll(0)
-            self.producer.begin_transaction()
-            self._in_transaction = True
+            self._begin()
         self.producer.produce(topic, value, key, **options)
+
+    def _begin(self) -> None:
+        self.producer = next(self._taking_turns)
+        # Delivery reports of an aborted transaction's events are served (and
+        # forgotten) here, not counted as this one's.
+        self.producer.poll(0)
+        self.producer.begin_transaction()
+        self._in_transaction = True
+
+    def _will_produce(self, batch: list[Message]) -> bool:
+        """A guess, from what is known before handling: the batch holds a command not
+        applied yet, or an event this service reacts to. (A reaction may still send
+        nothing, or a command change nothing: then the transaction carries offsets only.)"""
+        for index, message in enumerate(batch):
+            decoded = self._decoded.get(index)
+            if decoded is not None and not self._already_applied(decoded.command_id):
+                return True
+            if decoded is None and (message.topic(), _event_type(message)) in self._reactions:
+                return True
+        return False
+
+    def _send_offsets_early(self, batch: list[Message]) -> Future[None]:
+        """Begins the batch's transaction and sends its offsets to it in the background."""
+        self._begin()
+        offsets = self._deferred.along_with(next_offsets(batch))
+        return self._offsets_sender.submit(
+            self.producer.send_offsets_to_transaction, offsets, self.consumer.consumer_group_metadata(), 30
+        )
 
     def _commit_deferred(self, idle: bool) -> None:
         """Commits the offsets of batches that produced nothing on their own, once
@@ -864,6 +909,13 @@ class Processor:
             return
         stored = self.replica.store.versions(self.service.events_topic, list(self._owned))
         self._owned = {k: v for k, v in self._owned.items() if stored.get(k, 0) < v[0]}
+
+
+def _settle(sent: Future[None] | None) -> None:
+    """Waits for a background call to end; its error, if any, was or will be met elsewhere."""
+    if sent is not None:
+        with contextlib.suppress(Exception):
+            sent.result()
 
 
 def _emitted(

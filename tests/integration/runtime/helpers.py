@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -101,6 +102,20 @@ def read_events(
                 quiet_since = time.monotonic()
             elif len(found) >= expected and time.monotonic() - quiet_since > 1.0:
                 return found
+        return found
+    finally:
+        consumer.close()
+
+
+def records_of(kafka: KafkaSettings, topic: str, key: str) -> list[Any]:
+    """The committed records of ``topic`` under ``key``."""
+    consumer = clients.consumer(kafka, group_id=None)
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        found = []
+        while batch := consumer.consume(5_000, 2.0):
+            found += [m for m in batch if m.error() is None and m.key() == key.encode()]
         return found
     finally:
         consumer.close()

@@ -1,5 +1,6 @@
 """Exactly-once under crashes: the customer service as a real process, killed
-with SIGKILL in the middle of 10,000 changes, then restarted."""
+with SIGKILL in the middle of 10,000 changes, then restarted; and a batch cut
+short, which commits the offsets of what it handled, not of the whole batch."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from confluent_kafka import TopicPartition
 
 from contracts.customer.v1 import customer_pb2 as pb
 from services.customer.service import customer
+from troupe import CommandContext, Service
 from troupe.bus import clients
+from troupe.bus.partitioning import partition_for
 from troupe.bus.topics import ensure_topics
 from troupe.service import records
 from troupe.service.declaration import Command
@@ -23,7 +26,7 @@ from troupe.settings import KafkaSettings
 from troupe.state.store import Store
 
 from ..waiting import wait_until
-from .helpers import ServiceProcess, by_entity, read_events, unique_ids
+from .helpers import ServiceProcess, by_entity, read_events, records_of, unique_ids
 
 CUSTOMERS = 100
 AWARDS = 10_000
@@ -116,3 +119,64 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(
     rebuild(customer, kafka, replayed)
     assert list(Store(live).dump()) == list(Store(replayed).dump())
     sender.close()
+
+
+def holding_service(hold: threading.Event, held: threading.Event) -> Service[pb.Customer]:
+    """Registers customers; the registration of one named "hold" waits for ``hold``."""
+    service = Service("customer", entity=pb.Customer, id_field="customer_id")
+
+    @service.command(pb.RegisterCustomerRequest, emits="CustomerRegistered")
+    def register(
+        current: pb.Customer | None, request: pb.RegisterCustomerRequest, context: CommandContext
+    ) -> pb.Customer:
+        if request.name == "hold":
+            held.set()
+            hold.wait(30)
+        return pb.Customer(customer_id=request.customer_id, name=request.name)
+
+    return service
+
+
+def test_a_batch_cut_short_commits_only_the_offsets_of_what_it_handled(kafka: KafkaSettings, tmp_path: Path) -> None:
+    # Given four registrations in one commands partition, the second of them held by its handler,
+    # all waiting before the service starts (so that they are read as one batch)
+    ensure_topics(kafka, ["customer.commands", "customer.events", "customer.dlq"])
+    probe = clients.consumer(kafka, group_id="customer", **{"isolation.level": "read_uncommitted"})
+    partitions = len(probe.list_topics("customer.commands", timeout=10).topics["customer.commands"].partitions)
+    candidates = unique_ids("cut", 200)
+    partition = partition_for(candidates[0], partitions)
+    first, second, third, fourth = [c for c in candidates if partition_for(c, partitions) == partition][:4]
+    sender = CommandSender(kafka, "test")
+    for customer_id in (first, second, third, fourth):
+        name = "hold" if customer_id == second else "N"
+        sender.send(
+            Command(customer_id, pb.RegisterCustomerRequest(customer_id=customer_id, name=name)),
+            actor=records.system("test"),
+        )
+    (held_record,) = records_of(kafka, "customer.commands", second)
+    hold, held = threading.Event(), threading.Event()
+    runtime = Runtime(holding_service(hold, held), kafka, RuntimeOptions(state_dir=tmp_path, grpc_address=None))
+    # and a loop that cuts every batch short after its first record
+    runtime.processor.max_transaction_seconds = 0.0
+    try:
+        # When the service runs until the held registration
+        runtime.start()
+        wait_until(held.is_set, 60, "the held registration was not handled")
+
+        # Then the group has committed the first registration's offset and none past it
+        def committed() -> int:
+            (offset,) = probe.committed([TopicPartition("customer.commands", partition)], timeout=10)
+            return int(offset.offset)
+
+        wait_until(lambda: committed() >= held_record.offset(), 30, "the first registration was not committed")
+        assert committed() == held_record.offset()
+        # and once released, every registration has its one event
+        hold.set()
+        events = read_events(kafka, "customer.events", {first, second, third, fourth}, 4, timeout=60)
+        assert sorted(e.entity_id for e in events) == sorted([first, second, third, fourth])
+        wait_until(lambda: committed() == held_record.offset() + 3, 30, "the last registrations were not committed")
+    finally:
+        hold.set()
+        runtime.stop()
+        probe.close()
+        sender.close()

@@ -28,7 +28,7 @@ from troupe.service.runtime import Runtime, RuntimeOptions
 from troupe.settings import KafkaSettings
 
 from ..waiting import wait_until
-from .helpers import read_events, unique_ids
+from .helpers import read_events, records_of, unique_ids
 
 pytestmark = pytest.mark.integration
 
@@ -91,20 +91,6 @@ def interaction_event(kafka: KafkaSettings, event_type: str, caller: str) -> tup
 def decided_at_once() -> float:
     found = REGISTRY.get_sample_value("troupe_commands_decided_at_once_total", {"service": "customer"})
     return found or 0.0
-
-
-def records_of(kafka: KafkaSettings, topic: str, key: str) -> list[Any]:
-    """The committed records of ``topic`` under ``key``."""
-    consumer = clients.consumer(kafka, group_id=None)
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        found = []
-        while batch := consumer.consume(5_000, 2.0):
-            found += [m for m in batch if m.error() is None and m.key() == key.encode()]
-        return found
-    finally:
-        consumer.close()
 
 
 def wait_consumed(kafka: KafkaSettings, group: str, record: TopicPartition, timeout: float = 30) -> None:
