@@ -352,9 +352,11 @@ class Processor:
         started = time.perf_counter()
         self._prepare(batch)
         self._start_batch()
-        offsets_sent = self._send_offsets_early(batch) if self._will_produce(batch) else None
+        offsets_sent: Future[None] | None = None
         try:
             try:
+                if self._will_produce(batch):
+                    offsets_sent = self._send_offsets_early(batch)
                 done = 0
                 for index, message in enumerate(batch):
                     self._handle(message, pending, self._decoded.get(index))
