@@ -141,6 +141,8 @@ def test_a_batch_cut_short_commits_only_the_offsets_of_what_it_handled(kafka: Ka
     # Given four registrations in one commands partition, the second of them held by its handler,
     # all waiting before the service starts (so that they are read as one batch)
     ensure_topics(kafka, ["customer.commands", "customer.events", "customer.dlq"])
+    # Reads the group's committed offsets. (A read_committed client would wait for the open
+    # transaction's offsets to settle, and the held registration keeps it open.)
     probe = clients.consumer(kafka, group_id="customer", **{"isolation.level": "read_uncommitted"})
     partitions = len(probe.list_topics("customer.commands", timeout=10).topics["customer.commands"].partitions)
     candidates = unique_ids("cut", 200)
