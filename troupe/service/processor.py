@@ -42,6 +42,7 @@ the offset commit written last, whichever transaction's marker lands first).
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 import threading
@@ -186,7 +187,7 @@ class Processor:
         self._restoring: dict[int, int] = {}
         self._command_partitions = 0  # how many the commands topic has, once asked
         self._decided_at_once = 0  # in the open transaction
-        self._in_transaction = False  # whether the batch has produced (and begun one)
+        self._in_transaction = False  # whether the batch has begun one (early, or with its first record)
         # Offsets of batches that produced nothing: committed with the next transaction,
         # or on their own after waiting at most a second.
         self._deferred = DeferredOffsets(max_wait=1.0)
@@ -371,7 +372,6 @@ class Processor:
                         offsets_sent = None  # they went past what was handled: sent again below
                 handled = time.perf_counter()
                 self._loop_seconds["handling"].inc(handled - started)
-                offsets = next_offsets(batch)
                 if self._in_transaction:
                     # Offsets not sent early go now, while the records are still being
                     # written: waiting for them first (a flush) made no call faster at 2
@@ -379,13 +379,12 @@ class Processor:
                     if offsets_sent is not None:
                         offsets_sent.result()
                     else:
-                        offsets = self._deferred.along_with(offsets)
-                        self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
+                        self._sending_offsets(batch)()
                     self._commit()
                     self._deferred.clear()
                     self._loop_seconds["committing"].inc(time.perf_counter() - handled)
                 else:
-                    self._deferred.defer(offsets)
+                    self._deferred.defer(next_offsets(batch))
             finally:
                 # No abort while the transaction's offsets are still on their way.
                 _settle(offsets_sent)
@@ -457,9 +456,16 @@ class Processor:
     def _send_offsets_early(self, batch: list[Message]) -> Future[None]:
         """Begins the batch's transaction and sends its offsets to it in the background."""
         self._begin()
-        offsets = self._deferred.along_with(next_offsets(batch))
-        return self._offsets_sender.submit(
-            self.producer.send_offsets_to_transaction, offsets, self.consumer.consumer_group_metadata(), 30
+        return self._offsets_sender.submit(self._sending_offsets(batch))
+
+    def _sending_offsets(self, batch: list[Message]) -> Callable[[], None]:
+        """The call that sends the offsets after ``batch`` (with the deferred ones) to
+        the open transaction; its arguments taken now, on the loop's thread."""
+        return functools.partial(
+            self.producer.send_offsets_to_transaction,
+            self._deferred.along_with(next_offsets(batch)),
+            self.consumer.consumer_group_metadata(),
+            30,
         )
 
     def _commit_deferred(self, idle: bool) -> None:
