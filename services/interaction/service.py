@@ -135,7 +135,9 @@ def return_to_queue(
     return current
 
 
-@interaction.command(pb.AnswerInteractionRequest, emits="InteractionAnswered")
+# What follows the assignment (answer, end, close) is not urgent: it may wait a
+# moment to share a transaction with the next call's assignment.
+@interaction.command(pb.AnswerInteractionRequest, emits="InteractionAnswered", urgent=False)
 def answer(
     current: pb.Interaction | None, request: pb.AnswerInteractionRequest, _context: CommandContext
 ) -> pb.Interaction:
@@ -151,7 +153,9 @@ def answer(
     return current
 
 
-@interaction.command(pb.EndInteractionRequest, emits=("InteractionEnded", "InteractionAbandoned"))
+@interaction.command(
+    pb.EndInteractionRequest, emits=("InteractionEnded", "InteractionAbandoned"), urgent=False
+)
 def end(
     current: pb.Interaction | None, request: pb.EndInteractionRequest, _context: CommandContext
 ) -> Emit:
@@ -165,7 +169,7 @@ def end(
     return Emit("InteractionAbandoned", current)
 
 
-@interaction.command(pb.CloseInteractionRequest, emits="InteractionClosed")
+@interaction.command(pb.CloseInteractionRequest, emits="InteractionClosed", urgent=False)
 def close(
     current: pb.Interaction | None, request: pb.CloseInteractionRequest, _context: CommandContext
 ) -> pb.Interaction | Unchanged:
@@ -180,12 +184,15 @@ def close(
 # -- reactions --------------------------------------------------------------
 
 
+# The caller's profile may wait a moment for the operator's reservation: attached in
+# the same transaction, the assignment reaches the operator's screen with it.
 @interaction.on(
     "customer.events",
     "CallerIdentified",
     "CallerRegistered",
     state=customer.Customer,
     sends=(pb.AttachCustomerRequest,),
+    urgent=False,
 )
 def on_caller_identified(profile: customer.Customer, _context: EventContext) -> Command:
     return Command(
@@ -238,6 +245,7 @@ def on_operator_reserved(person: operator.Operator, _context: EventContext) -> C
     "WrapUpEnded",
     state=operator.Operator,
     sends=(pb.CloseInteractionRequest,),
+    urgent=False,
 )
 def on_wrap_up_ended(person: operator.Operator, _context: EventContext) -> Command:
     return Command(

@@ -132,7 +132,9 @@ def reserve(
     return Emit("OperatorReserved", current)
 
 
-@operator.command(pb.StartWrapUpRequest, emits="WrapUpStarted")
+# Wrap-up and release follow a call: not urgent, they may wait a moment to share a
+# transaction with the next reservation.
+@operator.command(pb.StartWrapUpRequest, emits="WrapUpStarted", urgent=False)
 def start_wrap_up(
     current: pb.Operator | None, request: pb.StartWrapUpRequest, _context: CommandContext
 ) -> pb.Operator | Unchanged:
@@ -149,7 +151,7 @@ def wrap_up_over(current: pb.Operator, now: datetime) -> bool:
     return current.presence == pb.PRESENCE_WRAP_UP and current.wrap_up_until.ToDatetime(UTC) <= now
 
 
-@operator.command(pb.EndWrapUpRequest, emits="WrapUpEnded")
+@operator.command(pb.EndWrapUpRequest, emits="WrapUpEnded", urgent=False)
 def end_wrap_up(
     current: pb.Operator | None, request: pb.EndWrapUpRequest, _context: CommandContext
 ) -> pb.Operator | Unchanged:
@@ -211,6 +213,7 @@ def on_offered(assignment: routing.Assignment, _context: EventContext) -> Comman
     "RoutingCompleted",
     state=routing.Assignment,
     sends=(pb.ReleaseOperatorRequest,),
+    urgent=False,
 )
 def on_offer_withdrawn(assignment: routing.Assignment, context: EventContext) -> Command | None:
     if not assignment.released_operator_id:
@@ -230,6 +233,7 @@ def on_offer_withdrawn(assignment: routing.Assignment, context: EventContext) ->
     "InteractionEnded",
     state=interaction.Interaction,
     sends=(pb.StartWrapUpRequest,),
+    urgent=False,
 )
 def on_interaction_ended(call: interaction.Interaction, _context: EventContext) -> Command | None:
     if not call.operator_id:

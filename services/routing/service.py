@@ -227,7 +227,9 @@ def expire_offer(
     return current
 
 
-@routing.command(pb.MarkAnsweredRequest, emits="RoutingCompleted")
+# What follows an answered or abandoned call is not urgent: it may wait a moment to
+# share a transaction with the next call's routing.
+@routing.command(pb.MarkAnsweredRequest, emits="RoutingCompleted", urgent=False)
 def mark_answered(
     current: pb.Assignment | None, request: pb.MarkAnsweredRequest, _context: CommandContext
 ) -> pb.Assignment | Unchanged:
@@ -247,7 +249,7 @@ def mark_answered(
     return current
 
 
-@routing.command(pb.CancelRoutingRequest, emits="RoutingCancelled")
+@routing.command(pb.CancelRoutingRequest, emits="RoutingCancelled", urgent=False)
 def cancel(
     current: pb.Assignment | None, request: pb.CancelRoutingRequest, _context: CommandContext
 ) -> pb.Assignment | Unchanged:
@@ -268,22 +270,30 @@ def cancel(
 @routing.on(
     "interaction.events",
     "InteractionReceived",
+    state=interaction.Interaction,
+    sends=(pb.RouteInteractionRequest,),
+)
+def on_received(call: interaction.Interaction, _context: EventContext) -> Command:
+    return Command(
+        call.interaction_id,
+        pb.RouteInteractionRequest(
+            interaction_id=call.interaction_id,
+            site=call.site,
+            skill=call.skill,
+            queued_at=call.received_at,
+        ),
+    )
+
+
+@routing.on(
+    "interaction.events",
     "InteractionAnswered",
     "InteractionAbandoned",
     state=interaction.Interaction,
-    sends=(pb.RouteInteractionRequest, pb.MarkAnsweredRequest, pb.CancelRoutingRequest),
+    sends=(pb.MarkAnsweredRequest, pb.CancelRoutingRequest),
+    urgent=False,
 )
-def on_interaction(call: interaction.Interaction, context: EventContext) -> Command:
-    if context.event_type == "InteractionReceived":
-        return Command(
-            call.interaction_id,
-            pb.RouteInteractionRequest(
-                interaction_id=call.interaction_id,
-                site=call.site,
-                skill=call.skill,
-                queued_at=call.received_at,
-            ),
-        )
+def on_answered_or_abandoned(call: interaction.Interaction, context: EventContext) -> Command:
     if context.event_type == "InteractionAnswered":
         return Command(
             call.interaction_id,
@@ -311,6 +321,7 @@ def on_refused(person: operator.Operator, _context: EventContext) -> Command:
     "OperatorReleased",
     state=operator.Operator,
     sends=(pb.OfferOperatorRequest,),
+    urgent=False,  # a waiting call's offer may wait a moment; it has waited longer
 )
 def on_operator_available(person: operator.Operator, context: EventContext) -> Command | None:
     if person.presence != operator.PRESENCE_AVAILABLE:

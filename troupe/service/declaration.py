@@ -172,6 +172,8 @@ class CommandDeclaration:
     payload: type[Message]
     emits: tuple[str, ...]
     handler: CommandHandler
+    # False: the command may wait a moment for urgent records to share its transaction.
+    urgent: bool = True
     type: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -187,6 +189,8 @@ class ReactionDeclaration:
     handler: ReactionHandler
     # Only read this topic while every listed topic has no lag.
     after: tuple[str, ...] = ()
+    # False: the events may wait a moment for urgent records to share their transaction.
+    urgent: bool = True
 
 
 @dataclass(frozen=True)
@@ -211,11 +215,15 @@ class Topology:
     consumes: dict[str, tuple[str, ...]]
     produces: dict[str, tuple[str, ...]]
     projections: tuple[str, ...]
+    # Of the consumed record types, those declared not urgent.
+    not_urgent: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         out = [f"service {self.service}"]
         for topic, types in sorted(self.consumes.items()):
             out.append(f"  consumes {topic}: {', '.join(types)}")
+        for topic, types in sorted(self.not_urgent.items()):
+            out.append(f"  not urgent from {topic}: {', '.join(types)}")
         for topic, types in sorted(self.produces.items()):
             out.append(f"  produces {topic}: {', '.join(types)}")
         for topic in self.projections:
@@ -261,11 +269,14 @@ class Service(Generic[EntityT]):
         return commands_topic(self.name)
 
     def command(
-        self, payload: type[PayloadT], *, emits: str | tuple[str, ...]
+        self, payload: type[PayloadT], *, emits: str | tuple[str, ...], urgent: bool = True
     ) -> Callable[[Callable[[EntityT | None, PayloadT, CommandContext], EntityT | Emit | Unchanged]], Any]:
         """Declares the handler of one command: (current state or None, payload,
         context) → the new state (announced as ``emits``), an ``Emit``, or
-        ``UNCHANGED``; or it raises ``Rejected``."""
+        ``UNCHANGED``; or it raises ``Rejected``.
+
+        ``urgent=False``: the command may wait a moment (``RuntimeOptions.non_urgent_wait``)
+        for an urgent record to share its transaction, instead of taking one of its own."""
         if service_of(payload.DESCRIPTOR.full_name) != self.name:
             raise ValueError(f"{payload.DESCRIPTOR.full_name} is not a command of {self.name}")
         if self.id_field not in payload.DESCRIPTOR.fields_by_name:
@@ -278,7 +289,7 @@ class Service(Generic[EntityT]):
             raise ValueError(f"the handler of {full_name} must declare the event types it emits")
 
         def register(handler: Any) -> Any:
-            self.commands[full_name] = CommandDeclaration(payload, emitted, handler)
+            self.commands[full_name] = CommandDeclaration(payload, emitted, handler, urgent)
             return handler
 
         return register
@@ -290,22 +301,28 @@ class Service(Generic[EntityT]):
         state: type[StateT],
         sends: tuple[type[Message], ...] = (),
         after: tuple[str, ...] = (),
+        urgent: bool = True,
     ) -> Callable[[Callable[[StateT, EventContext], Any]], Any]:
         """Declares a reaction to other services' events: (the entity's new state,
         context) → the commands it sends (each of a type listed in ``sends``).
 
         ``after`` makes the topic low priority: it is read only while the listed
-        topics have no lag (e.g. a bulk replay waits for live traffic)."""
+        topics have no lag (e.g. a bulk replay waits for live traffic).
+        ``urgent=False``: the events may wait a moment for an urgent record to share
+        their transaction (as for commands)."""
         if topic == self.commands_topic:
             raise ValueError(f"{self.name} cannot react to its own commands topic {topic}")
         if not event_types:
             raise ValueError(f"a reaction to {topic} must name the event types it handles")
+        for reaction in self.reactions:
+            if reaction.topic == topic and (both := set(reaction.event_types) & set(event_types)):
+                raise ValueError(f"{self.name} already reacts to {', '.join(sorted(both))} of {topic}")
         for payload in sends:
             service_of(payload.DESCRIPTOR.full_name)  # fails for a non-contract message
 
         def register(handler: Any) -> Any:
             self.reactions.append(
-                ReactionDeclaration(topic, tuple(event_types), state, tuple(sends), handler, tuple(after))
+                ReactionDeclaration(topic, tuple(event_types), state, tuple(sends), handler, tuple(after), urgent)
             )
             return handler
 
@@ -385,15 +402,25 @@ class Service(Generic[EntityT]):
     def topology(self) -> Topology:
         consumes: dict[str, tuple[str, ...]] = {}
         produces: dict[str, tuple[str, ...]] = {}
+        not_urgent: dict[str, set[str]] = {}
         if self.commands:
             consumes[self.commands_topic] = tuple(sorted(d.type for d in self.commands.values()))
+            not_urgent[self.commands_topic] = {d.type for d in self.commands.values() if not d.urgent}
             produces[self.events_topic] = tuple(sorted({t for d in self.commands.values() for t in d.emits}))
         senders: list[tuple[type[Message], ...]] = [t.sends for t in self.ticks]
         for reaction in self.reactions:
             consumes[reaction.topic] = tuple(sorted(set(consumes.get(reaction.topic, ())) | set(reaction.event_types)))
+            if not reaction.urgent:
+                not_urgent.setdefault(reaction.topic, set()).update(reaction.event_types)
             senders.append(reaction.sends)
         for sends in senders:
             for payload in sends:
                 topic = commands_topic(service_of(payload.DESCRIPTOR.full_name))
                 produces[topic] = tuple(sorted(set(produces.get(topic, ())) | {command_type(payload)}))
-        return Topology(self.name, consumes, produces, tuple(sorted(self.projections)))
+        return Topology(
+            self.name,
+            consumes,
+            produces,
+            tuple(sorted(self.projections)),
+            {topic: tuple(sorted(types)) for topic, types in not_urgent.items() if types},
+        )

@@ -15,6 +15,12 @@ reaction costs one transaction, not two (event → command, command → event). 
 record still goes to the commands topic, so the log keeps every command, and is
 recognized as applied when it arrives.
 
+A batch whose records are all declared not urgent (``urgent=False``) waits up to
+``non_urgent_wait`` for more records, until an urgent one arrives, and takes them in:
+a transaction costs the broker about as much whatever it carries, and the fewer
+there are, the sooner the urgent ones commit (docs/benchmarks.md, seventeenth
+session).
+
 A batch that will most likely produce (it holds a command not applied yet, or an
 event this service reacts to) begins its transaction before it is handled, and its
 consumed offsets go to the transaction from another thread meanwhile: their two
@@ -137,6 +143,7 @@ class Processor:
         max_batch: int = 5_000,
         idle_wait: float = 0.1,
         max_transaction_seconds: float = 4.0,
+        non_urgent_wait: float = 0.03,
     ) -> None:
         # Well inside the transaction timeout: a slow batch is cut short and
         # its rest processed in the next transaction.
@@ -146,6 +153,7 @@ class Processor:
         self.retry = retry
         self.max_batch = max_batch
         self.idle_wait = idle_wait
+        self.non_urgent_wait = non_urgent_wait
         self.stop_requested = threading.Event()
         self._reactions: dict[tuple[str, str], ReactionDeclaration] = {
             (r.topic, t): r for r in service.reactions for t in r.event_types
@@ -194,6 +202,7 @@ class Processor:
         self._occurred_at = records.now()  # of the open transaction's events
         self._occurred_at_ms = 0
         self._paused_low: set[TopicPartition] = set()
+        self._revocations = 0  # partitions given up so far (a batch gathering more checks it)
         self.views = Views(replica.store, service.view_types())
         # Ids of commands applied lately, to recognize a command delivered twice
         # before the store has seen its event.
@@ -235,7 +244,7 @@ class Processor:
                 self._resume_restored()
                 self._apply_priorities()
                 polled = time.perf_counter()
-                batch = self._poll()
+                batch = self._gathered(self._poll())
                 self._loop_seconds["waiting"].inc(time.perf_counter() - polled)
                 if batch:
                     self._process(batch)
@@ -261,9 +270,37 @@ class Processor:
 
     # -- polling -----------------------------------------------------------
 
-    def _poll(self) -> list[Message]:
-        batch = clients.poll_batch(self.consumer, self.max_batch, self.idle_wait)
+    def _poll(self, wait: float | None = None, up_to: int | None = None) -> list[Message]:
+        batch = clients.poll_batch(self.consumer, up_to or self.max_batch, self.idle_wait if wait is None else wait)
         return [m for m in batch if not self._is_error(m)]
+
+    def _gathered(self, batch: list[Message]) -> list[Message]:
+        """The batch, prepared, with what arrived while it waited: a batch whose records
+        are all not urgent waits up to ``non_urgent_wait`` for more, until an urgent
+        record arrives (see the module's doc)."""
+        self._prepare(batch)
+        patience = self._patience(batch)
+        if not patience:
+            return batch
+        deadline = time.perf_counter() + patience
+        revocations = self._revocations
+        while len(batch) < self.max_batch and not self.stop_requested.is_set():
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                break
+            arrived = self._poll(remaining, self.max_batch - len(batch))
+            if self._revocations != revocations:
+                # The records of partitions given up are their next owner's to handle.
+                assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+                batch = [m for m in batch + arrived if (m.topic(), m.partition()) in assigned]
+                self._prepare(batch)
+                break
+            start = len(batch)
+            batch += arrived
+            self._prepare(batch, start)
+            if self._patience(batch, start) == 0:
+                break
+        return batch
 
     def _is_error(self, message: Message) -> bool:
         error = message.error()
@@ -295,6 +332,7 @@ class Processor:
         log.info("partitions assigned", extra=logs.fields(partitions=_names(partitions)))
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        self._revocations += 1
         revoked = {tp.partition for tp in partitions if tp.topic == self.service.commands_topic}
         if revoked:
             self._owned = {k: v for k, v in self._owned.items() if v[2] not in revoked}
@@ -351,12 +389,11 @@ class Processor:
     def _process(self, batch: list[Message]) -> None:
         pending: dict[str, Owned] = {}
         started = time.perf_counter()
-        self._prepare(batch)
         self._start_batch()
         offsets_sent: Future[None] | None = None
         try:
             try:
-                if self._will_produce(batch):
+                if self._patience(batch) is not None:
                     offsets_sent = self._send_offsets_early(batch)
                 done = 0
                 for index, message in enumerate(batch):
@@ -441,17 +478,32 @@ class Processor:
         self.producer.begin_transaction()
         self._in_transaction = True
 
-    def _will_produce(self, batch: list[Message]) -> bool:
-        """A guess, from what is known before handling: the batch holds a command not
-        applied yet, or an event this service reacts to. (A reaction may still send
-        nothing, or a command change nothing: then the transaction carries offsets only.)"""
-        for index, message in enumerate(batch):
+    def _patience(self, batch: list[Message], start: int = 0) -> float | None:
+        """How long the records from ``start`` on may wait for more before they are
+        handled: None if none of them will most likely produce (they need no
+        transaction), 0 if one of those is urgent, else ``non_urgent_wait``.
+
+        A guess, from what is known before handling: a command not applied yet, or an
+        event this service reacts to, will produce. (A reaction may still send nothing,
+        or a command change nothing: then the transaction carries offsets only.)"""
+        patience = None
+        for index in range(start, len(batch)):
+            message = batch[index]
             decoded = self._decoded.get(index)
-            if decoded is not None and not self._already_applied(decoded.command_id):
-                return True
-            if decoded is None and (message.topic(), _event_type(message)) in self._reactions:
-                return True
-        return False
+            if decoded is not None:
+                if self._already_applied(decoded.command_id):
+                    continue
+                declaration = self.service.commands.get(decoded.payload.TypeName())
+                urgent = declaration is None or declaration.urgent  # an unknown one goes to the DLQ
+            else:
+                reaction = self._reactions.get((message.topic(), _event_type(message) or ""))
+                if reaction is None:
+                    continue
+                urgent = reaction.urgent
+            if urgent:
+                return 0.0
+            patience = self.non_urgent_wait
+        return patience
 
     def _send_offsets_early(self, batch: list[Message]) -> Future[None]:
         """Begins the batch's transaction and sends its offsets to it in the background."""
@@ -527,18 +579,24 @@ class Processor:
 
     # -- one record ---------------------------------------------------------
 
-    def _prepare(self, batch: list[Message]) -> None:
-        """Decodes the batch's commands up front, to ask the store once which of
-        them were applied already (instead of once per command)."""
-        self._decoded = {}
-        for index, message in enumerate(batch):
+    def _prepare(self, batch: list[Message], start: int = 0) -> None:
+        """Decodes the batch's commands (from ``start`` on: the rest are) up front, to
+        ask the store once which of them were applied already (not once per command)."""
+        if start == 0:
+            self._decoded = {}
+            self._applied_before = set()
+        ids = []
+        for index in range(start, len(batch)):
+            message = batch[index]
             if message.topic() == self.service.commands_topic:
                 try:
-                    self._decoded[index] = envelope_pb2.CommandEnvelope.FromString(message.value() or b"")
+                    envelope = self._decoded[index] = envelope_pb2.CommandEnvelope.FromString(message.value() or b"")
                 except DecodeError:
                     continue  # sent to the DLQ when its turn comes
-        ids = [envelope.command_id for envelope in self._decoded.values() if envelope.command_id]
-        self._applied_before = self.replica.store.applied_among(self.service.events_topic, ids)
+                if envelope.command_id:
+                    ids.append(envelope.command_id)
+        if ids:
+            self._applied_before |= self.replica.store.applied_among(self.service.events_topic, ids)
 
     def _type_header(self, event_type: str) -> bytes:
         encoded = self._type_headers.get(event_type)

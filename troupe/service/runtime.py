@@ -57,6 +57,8 @@ class RuntimeOptions:
     metrics_port: int = 0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_batch: int = 5_000
+    # How long records declared not urgent wait for an urgent one to share a transaction.
+    non_urgent_wait: float = 0.03
     # How long an applied command's id is remembered: a duplicate of the command
     # sent within this time has no second effect. None: forever.
     command_id_retention: timedelta | None = timedelta(days=7)
@@ -86,6 +88,7 @@ class Runtime(Generic[EntityT]):
             self.options.instance,
             self.options.retry,
             self.options.max_batch,
+            non_urgent_wait=self.options.non_urgent_wait,
         )
         self._sender = CommandSender(kafka, service.name)
         self._processor_thread = threading.Thread(

@@ -1,5 +1,6 @@
 """Helpers of the runtime's integration tests: a service as a real process,
-reading a topic back, and sending many commands."""
+reading a topic back, sending many commands, and a customer service whose
+loyalty points may wait."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from contracts.customer.v1 import customer_pb2 as pb
 from contracts.events.v1 import envelope_pb2
+from services.customer.service import award_loyalty_points, register
 from troupe.bus import clients
 from troupe.bus.topics import ensure_topics
+from troupe.service.declaration import Service
 from troupe.settings import KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -135,3 +139,12 @@ def by_entity(events: Iterable[envelope_pb2.Envelope]) -> dict[str, list[envelop
     for event in events:
         grouped.setdefault(event.entity_id, []).append(event)
     return grouped
+
+
+def patient_customer() -> Service[pb.Customer]:
+    """The customer service's registration (urgent) and loyalty points (not urgent:
+    they may wait for company), with the service's own rules."""
+    service = Service("customer", entity=pb.Customer, id_field="customer_id")
+    service.command(pb.RegisterCustomerRequest, emits="CustomerRegistered")(register)
+    service.command(pb.AwardLoyaltyPointsRequest, emits="LoyaltyPointsChanged", urgent=False)(award_loyalty_points)
+    return service

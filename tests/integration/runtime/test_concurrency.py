@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -15,12 +16,12 @@ from contracts.customer.v1 import customer_pb2_grpc
 from services.customer.app import customer
 from troupe.grpc.client import channel
 from troupe.service import records
-from troupe.service.declaration import Command
+from troupe.service.declaration import Command, Service
 from troupe.service.runtime import Runtime, RuntimeOptions
 from troupe.service.sender import CommandSender
 from troupe.settings import KafkaSettings
 
-from .helpers import by_entity, read_events, unique_ids
+from .helpers import by_entity, patient_customer, read_events, unique_ids
 
 ACTOR = records.system("test")
 
@@ -85,9 +86,13 @@ def test_grpc_serves_health_and_reflection_for_stock_tools(kafka: KafkaSettings,
         runtime.stop()
 
 
-def test_a_rebalance_under_load_loses_and_duplicates_nothing(kafka: KafkaSettings, tmp_path: Path) -> None:
-    # Given one instance processing a stream of changes
-    first = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, instance="r1")).start()
+@pytest.mark.parametrize("service", [customer, patient_customer()], ids=["urgent", "may-wait"])
+def test_a_rebalance_under_load_loses_and_duplicates_nothing(
+    kafka: KafkaSettings, tmp_path: Path, service: Service[pb.Customer]
+) -> None:
+    # Given one instance processing a stream of changes (which, in the second case, may
+    # wait for company: batches take in more records while partitions are given up)
+    first = Runtime(service, kafka, RuntimeOptions(state_dir=tmp_path, instance="r1")).start()
     ids = unique_ids("rebalance", 30)
     sender = CommandSender(kafka, "test")
     for customer_id in ids:
@@ -112,8 +117,8 @@ def test_a_rebalance_under_load_loses_and_duplicates_nothing(kafka: KafkaSetting
     producer_thread = threading.Thread(target=stream)
     producer_thread.start()
     # When a second instance joins, then the first one leaves, while changes flow
-    second = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, instance="r2")).start()
-    third = Runtime(customer, kafka, RuntimeOptions(state_dir=tmp_path, instance="r3")).start()
+    second = Runtime(service, kafka, RuntimeOptions(state_dir=tmp_path, instance="r2")).start()
+    third = Runtime(service, kafka, RuntimeOptions(state_dir=tmp_path, instance="r3")).start()
     first.stop()
     producer_thread.join(120)
     stop_sending.set()

@@ -106,3 +106,40 @@ def test_the_topology_is_derived_from_the_declarations() -> None:
         "  produces customer.events: CustomerRegistered",
         "  projects operator.events",
     ]
+
+
+def sends_nothing(_state: pb.Customer, _context: object) -> None:
+    return None
+
+
+def test_a_service_reacts_to_an_event_type_once() -> None:
+    service = new_service()
+    service.on("ticket.events", "TicketOpened", "TicketResolved", state=pb.Customer)(sends_nothing)
+    with pytest.raises(ValueError, match=r"already reacts to TicketResolved of ticket\.events"):
+        service.on("ticket.events", "TicketResolved", state=pb.Customer, urgent=False)(sends_nothing)
+
+
+def test_what_may_wait_is_marked_in_the_topology() -> None:
+    # Given a service with an urgent and a not urgent command, and a not urgent reaction
+    service = new_service()
+
+    @service.command(pb.RegisterCustomerRequest, emits="CustomerRegistered")
+    def register(current: pb.Customer | None, request: pb.RegisterCustomerRequest, ctx: CommandContext) -> pb.Customer:
+        return pb.Customer()
+
+    @service.command(pb.AwardLoyaltyPointsRequest, emits="LoyaltyPointsChanged", urgent=False)
+    def award(current: pb.Customer | None, request: pb.AwardLoyaltyPointsRequest, ctx: CommandContext) -> pb.Customer:
+        return pb.Customer()
+
+    service.on("ticket.events", "TicketOpened", state=pb.Customer)(sends_nothing)
+    service.on("ticket.events", "TicketResolved", state=pb.Customer, urgent=False)(sends_nothing)
+
+    # When its topology is derived
+    topology = service.topology()
+
+    # Then the declarations say which records may wait, and the map shows them
+    assert [d.urgent for d in service.commands.values()] == [True, False]
+    assert topology.not_urgent == {"customer.commands": ("AwardLoyaltyPoints",), "ticket.events": ("TicketResolved",)}
+    assert "  not urgent from customer.commands: AwardLoyaltyPoints" in str(topology).splitlines()
+    assert "  not urgent from ticket.events: TicketResolved" in str(topology).splitlines()
+    assert topology.consumes["ticket.events"] == ("TicketOpened", "TicketResolved")
