@@ -202,7 +202,7 @@ class Processor:
         self._occurred_at = records.now()  # of the open transaction's events
         self._occurred_at_ms = 0
         self._paused_low: set[TopicPartition] = set()
-        self._revocations = 0  # partitions given up so far (a batch gathering more checks it)
+        self._revocations = 0  # times partitions were given up (a batch gathering more checks it)
         self.views = Views(replica.store, service.view_types())
         # Ids of commands applied lately, to recognize a command delivered twice
         # before the store has seen its event.
@@ -271,7 +271,12 @@ class Processor:
     # -- polling -----------------------------------------------------------
 
     def _poll(self, wait: float | None = None, up_to: int | None = None) -> list[Message]:
-        batch = clients.poll_batch(self.consumer, up_to or self.max_batch, self.idle_wait if wait is None else wait)
+        """Up to ``up_to`` records (``max_batch``), waiting up to ``wait`` (``idle_wait``) for the first."""
+        batch = clients.poll_batch(
+            self.consumer,
+            self.max_batch if up_to is None else up_to,
+            self.idle_wait if wait is None else wait,
+        )
         return [m for m in batch if not self._is_error(m)]
 
     def _gathered(self, batch: list[Message]) -> list[Message]:
