@@ -12,8 +12,10 @@ entities, and its transactions are fenced (KIP-447) if it loses the partition.
 A command a handler sends to this service's own entities, on a partition this
 instance owns, is also decided at once, in the transaction that sent it: a
 reaction costs one transaction, not two (event → command, command → event). Its
-record still goes to the commands topic, so the log keeps every command, and is
-recognized as applied when it arrives.
+event is then its only record, caused by what sent the command: a record in the
+commands topic would cost a partition more in the transaction and a round trip
+through the topic for every such command, only to be skipped when read back
+(docs/benchmarks.md, eighteenth session).
 
 A batch whose records are all declared not urgent (``urgent=False``) waits up to
 ``non_urgent_wait`` for more records, until an urgent one arrives, and takes them in:
@@ -656,7 +658,9 @@ class Processor:
                 log.info("command changed nothing", extra=logs.fields(type=declaration.type))
                 self._unchanged.append(records.Outcome(envelope.command_id, envelope.entity_id, version))
                 return
-            self._emit(cause, declaration, decision, version, message.partition(), pending, trace_headers)
+            self._emit(
+                cause, envelope.command_id, declaration, decision, version, message.partition(), pending, trace_headers
+            )
 
     def _apply_now(
         self,
@@ -664,32 +668,39 @@ class Processor:
         payload: ProtoMessage,
         pending: dict[str, Owned],
         trace_headers: tracing.Headers,
-    ) -> None:
+    ) -> bool:
         """Decides a command to this service's own entity in the open transaction,
-        if this instance owns its partition and the decision is an event. Anything
-        else (another owner, an expected version, a rejection, a failure, no
-        change) is left to the command's record, which takes the usual way."""
+        if this instance owns its partition and the decision is an event; True if
+        it did. Anything else (another owner, an expected version, a rejection, a
+        failure, no change) is left to the command's record, which takes the usual
+        way."""
         partition = self._partition_if_owned(envelope.entity_id)
         declaration = self.service.commands.get(envelope.payload.TypeName())
         if partition is None or declaration is None or envelope.HasField("expected_version"):
-            return
+            return False
+        if self._already_applied(envelope.command_id):
+            return True  # sent again (a tick's id is the same for the same decision): one effect
         version, state_bytes, _ = pending.get(envelope.entity_id) or self._current(envelope.entity_id, partition)
-        cause = _command_cause(envelope)
+        # With no record of the command, its event is caused by what sent it.
+        cause = Cause(envelope.causation_id, envelope.correlation_id, envelope.actor, envelope.entity_id)
         context = CommandContext(cause, declaration.type, version, self.views)
         try:
             current = self.service.entity.FromString(state_bytes) if version else None
             decision = declaration.handler(current, payload, context)
             if isinstance(decision, Unchanged):
-                return
+                return False
             with tracing.Span(declaration.type, trace_headers) as headers:
-                self._emit(cause, declaration, decision, version, partition, pending, headers)
-            self._decided_at_once += 1
+                self._emit(cause, envelope.command_id, declaration, decision, version, partition, pending, headers)
         except Exception as error:  # the command's record will be decided, retried or dead-lettered
             log.debug("command left to its record", extra=logs.fields(type=declaration.type, error=repr(error)))
+            return False
+        self._decided_at_once += 1
+        return True
 
     def _emit(
         self,
         cause: Cause,
+        command_id: str,
         declaration: CommandDeclaration,
         decision: ProtoMessage | Emit,
         version: int,
@@ -697,7 +708,8 @@ class Processor:
         pending: dict[str, Owned],
         trace_headers: tracing.Headers,
     ) -> None:
-        """Produces the event of an applied command and records its new state."""
+        """Produces the event of an applied command and records its new state; the
+        command's id is remembered, so that a duplicate of it changes nothing."""
         event_type, state = _emitted(declaration, decision, self.service.entity)
         event = records.event(
             source=self.service.name,
@@ -730,7 +742,7 @@ class Processor:
                 self._occurred_at_ms,
             )
         )
-        self._batch_commands.add(cause.record_id)
+        self._batch_commands.add(command_id)
 
     def _event_delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is None and message.offset() > self._written_offsets.get(message.partition(), -1):
@@ -781,14 +793,16 @@ class Processor:
                     cause,
                 )
             envelope = records.command(command, cause)
+            if command.service == self.service.name and self._apply_now(
+                envelope, command.payload, pending, trace_headers
+            ):
+                continue
             self._produce(
                 f"{command.service}.commands",
                 envelope.SerializeToString(),
                 command.entity_id,
                 headers=trace_headers,
             )
-            if command.service == self.service.name:
-                self._apply_now(envelope, command.payload, pending, trace_headers)
 
     def _decode_command(
         self, message: Message, decoded: envelope_pb2.CommandEnvelope | None

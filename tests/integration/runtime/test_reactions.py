@@ -1,6 +1,6 @@
 """A reaction's command to its own service: decided in the reaction's
-transaction when this instance owns the entity, its record still in the commands
-topic, one effect in every case."""
+transaction when this instance owns the entity, its event then its only record;
+left to its record in the commands topic otherwise; one effect in every case."""
 
 from __future__ import annotations
 
@@ -125,33 +125,61 @@ def running_alone(kafka: KafkaSettings, service: Service[Any], options: RuntimeO
         runtime.stop()
 
 
-@pytest.mark.parametrize("failures_first", [0, 1], ids=["decided at once", "first try fails"])
-def test_a_reaction_to_its_own_service_has_one_effect_and_keeps_the_command(
-    kafka: KafkaSettings, tmp_path: Path, failures_first: int
+def test_a_reaction_to_its_own_service_is_decided_at_once_and_its_event_is_the_only_record(
+    kafka: KafkaSettings, tmp_path: Path
 ) -> None:
     # given the service running alone (so it owns every partition)
     (caller,) = unique_ids("+7916", 1)
+    with running_alone(kafka, greeting_service({}), RuntimeOptions(state_dir=tmp_path)) as runtime:
+        decided_before = decided_at_once()
+        # when a call arrives
+        call, call_record = interaction_event(kafka, "InteractionReceived", caller)
+
+        # then the caller is registered once, in the reaction's transaction, caused by the call itself
+        events = read_events(kafka, "customer.events", {caller}, expected=1, timeout=30)
+        assert [(e.type, e.entity_version) for e in events] == [("CustomerRegistered", 1)]
+        assert events[0].causation_id == call.event_id
+        assert events[0].correlation_id == call.correlation_id
+        assert decided_at_once() - decided_before == 1
+        # and the command left no record of its own to read back
+        assert records_of(kafka, "customer.commands", caller) == []
+        # the event's record names its type in a header, for consumers to skip by
+        (event_record,) = records_of(kafka, "customer.events", caller)
+        assert (EVENT_TYPE_HEADER, b"CustomerRegistered") in event_record.headers()
+        # and the call is consumed, and the store knows the customer
+        wait_consumed(
+            kafka, "customer", TopicPartition(call_record.topic(), call_record.partition(), call_record.offset())
+        )
+        store = runtime.replica.store
+        wait_until(lambda: store.get("customer.events", caller) is not None, 10, "the store never had the customer")
+        stored = store.get("customer.events", caller)
+        assert stored is not None
+        assert stored.version == 1
+
+
+def test_a_reaction_whose_command_fails_at_first_leaves_it_to_its_record_with_one_effect(
+    kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    # given the service running alone, whose registration of this caller fails once
+    (caller,) = unique_ids("+7916", 1)
     options = RuntimeOptions(state_dir=tmp_path, retry=RetryPolicy(attempts=3, first_backoff=0.01))
-    with running_alone(kafka, greeting_service({caller: failures_first}), options):
+    with running_alone(kafka, greeting_service({caller: 1}), options):
         decided_before = decided_at_once()
         # when a call arrives
         call = call_arrives(kafka, caller)
 
-        # then the caller is registered once, even after the command's own record was consumed
+        # then the command goes to the commands topic and its retry registers the caller once
         events = read_events(kafka, "customer.events", {caller}, expected=1, timeout=30)
         assert [(e.type, e.entity_version) for e in events] == [("CustomerRegistered", 1)]
         (command_record,) = records_of(kafka, "customer.commands", caller)
         command = envelope_pb2.CommandEnvelope.FromString(command_record.value())
-        where = TopicPartition("customer.commands", command_record.partition(), command_record.offset())
         assert command.payload.TypeName() == pb.RegisterCustomerRequest.DESCRIPTOR.full_name
-        assert events[0].causation_id == command.command_id
+        # and the causation chain is event -> command -> event
         assert command.causation_id == call.event_id
+        assert events[0].causation_id == command.command_id
         assert events[0].correlation_id == command.correlation_id == call.correlation_id
-        # the event's record names its type in a header, for consumers to skip by
-        (event_record,) = records_of(kafka, "customer.events", caller)
-        assert (EVENT_TYPE_HEADER, b"CustomerRegistered") in event_record.headers()
-        # decided in the reaction's transaction, unless that first try failed
-        assert decided_at_once() - decided_before == (0 if failures_first else 1)
+        assert decided_at_once() == decided_before
+        where = TopicPartition("customer.commands", command_record.partition(), command_record.offset())
         wait_consumed(kafka, "customer", where)
         assert len(read_events(kafka, "customer.events", {caller}, expected=1, timeout=5)) == 1
 
