@@ -33,9 +33,10 @@ from .helpers import read_events, records_of, unique_ids
 pytestmark = pytest.mark.integration
 
 
-def greeting_service(failures: dict[str, int]) -> Service[pb.Customer]:
+def greeting_service(failures: dict[str, int], one_command_per_caller: bool = False) -> Service[pb.Customer]:
     """Registers every caller of an arriving call as a customer; the registration
-    fails the given number of times for some callers."""
+    fails the given number of times for some callers. With ``one_command_per_caller``
+    the command's id is the caller's, so every call of a caller sends the same command."""
     service = Service("customer", entity=pb.Customer, id_field="customer_id")
 
     @service.on(
@@ -45,7 +46,9 @@ def greeting_service(failures: dict[str, int]) -> Service[pb.Customer]:
         sends=(pb.RegisterCustomerRequest,),
     )
     def register_caller(call: interaction_pb.Interaction, context: EventContext) -> Command:
-        return Command(call.caller, pb.RegisterCustomerRequest(customer_id=call.caller, name=f"Caller {call.caller}"))
+        command_id = str(uuid.uuid5(uuid.NAMESPACE_URL, call.caller)) if one_command_per_caller else None
+        request = pb.RegisterCustomerRequest(customer_id=call.caller, name=f"Caller {call.caller}")
+        return Command(call.caller, request, command_id=command_id)
 
     @service.command(pb.RegisterCustomerRequest, emits="CustomerRegistered")
     def register(
@@ -182,6 +185,25 @@ def test_a_reaction_whose_command_fails_at_first_leaves_it_to_its_record_with_on
         where = TopicPartition("customer.commands", command_record.partition(), command_record.offset())
         wait_consumed(kafka, "customer", where)
         assert len(read_events(kafka, "customer.events", {caller}, expected=1, timeout=5)) == 1
+
+
+def test_a_command_decided_at_once_and_sent_again_with_its_id_has_one_effect(
+    kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    # given the service running alone, whose reaction sends the same command for every call of a caller
+    (caller,) = unique_ids("+7916", 1)
+    with running_alone(kafka, greeting_service({}, one_command_per_caller=True), RuntimeOptions(state_dir=tmp_path)):
+        # when the caller calls twice
+        first = call_arrives(kafka, caller)
+        _, second = interaction_event(kafka, "InteractionReceived", caller)
+
+        # then the second call is consumed and the caller is registered once, by the first
+        wait_consumed(kafka, "customer", TopicPartition(second.topic(), second.partition(), second.offset()))
+        events = read_events(kafka, "customer.events", {caller}, expected=1, timeout=30)
+        assert [(e.type, e.entity_version, e.causation_id) for e in events] == [
+            ("CustomerRegistered", 1, first.event_id)
+        ]
+        assert records_of(kafka, "customer.commands", caller) == []
 
 
 def committed_transactions() -> float:
