@@ -96,17 +96,18 @@ def decided_at_once() -> float:
     return found or 0.0
 
 
-def wait_consumed(kafka: KafkaSettings, group: str, record: TopicPartition, timeout: float = 30) -> None:
-    """Until ``group`` has committed an offset past ``record``."""
+def wait_consumed(kafka: KafkaSettings, group: str, record: Any, timeout: float = 30) -> None:
+    """Until ``group`` has committed an offset past ``record`` (a consumed or delivered message)."""
     consumer = clients.consumer(kafka, group_id=group)
+    where = f"{record.topic()}[{record.partition()}]@{record.offset()}"
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            (committed,) = consumer.committed([TopicPartition(record.topic, record.partition)], timeout=10)
-            if committed.offset > record.offset:
+            (committed,) = consumer.committed([TopicPartition(record.topic(), record.partition())], timeout=10)
+            if committed.offset > record.offset():
                 return
             time.sleep(0.2)
-        raise AssertionError(f"{group} has not consumed {record} in {timeout} s")
+        raise AssertionError(f"{group} has not consumed {where} in {timeout} s")
     finally:
         consumer.close()
 
@@ -150,9 +151,7 @@ def test_a_reaction_to_its_own_service_is_decided_at_once_and_its_event_is_the_o
         (event_record,) = records_of(kafka, "customer.events", caller)
         assert (EVENT_TYPE_HEADER, b"CustomerRegistered") in event_record.headers()
         # and the call is consumed, and the store knows the customer
-        wait_consumed(
-            kafka, "customer", TopicPartition(call_record.topic(), call_record.partition(), call_record.offset())
-        )
+        wait_consumed(kafka, "customer", call_record)
         store = runtime.replica.store
         wait_until(lambda: store.get("customer.events", caller) is not None, 10, "the store never had the customer")
         stored = store.get("customer.events", caller)
@@ -182,8 +181,7 @@ def test_a_reaction_whose_command_fails_at_first_leaves_it_to_its_record_with_on
         assert events[0].causation_id == command.command_id
         assert events[0].correlation_id == command.correlation_id == call.correlation_id
         assert decided_at_once() == decided_before
-        where = TopicPartition("customer.commands", command_record.partition(), command_record.offset())
-        wait_consumed(kafka, "customer", where)
+        wait_consumed(kafka, "customer", command_record)
         assert len(read_events(kafka, "customer.events", {caller}, expected=1, timeout=5)) == 1
 
 
@@ -198,7 +196,7 @@ def test_a_command_decided_at_once_and_sent_again_with_its_id_has_one_effect(
         _, second = interaction_event(kafka, "InteractionReceived", caller)
 
         # then the second call is consumed and the caller is registered once, by the first
-        wait_consumed(kafka, "customer", TopicPartition(second.topic(), second.partition(), second.offset()))
+        wait_consumed(kafka, "customer", second)
         events = read_events(kafka, "customer.events", {caller}, expected=1, timeout=30)
         assert [(e.type, e.entity_version, e.causation_id) for e in events] == [
             ("CustomerRegistered", 1, first.event_id)
@@ -220,7 +218,7 @@ def test_events_a_service_does_not_react_to_cost_no_transaction_and_are_consumed
         # when the interaction service reports a change the customer service does not react to
         _, record = interaction_event(kafka, "InteractionQueued", "+79160000000")
         # then the service consumes it (its group's offset moves past it) without a transaction
-        wait_consumed(kafka, "customer", TopicPartition(record.topic(), record.partition(), record.offset()))
+        wait_consumed(kafka, "customer", record)
         assert committed_transactions() == transactions_before
         # and an event it does react to, right after, still has its effect in a transaction
         (caller,) = unique_ids("+7916", 1)
