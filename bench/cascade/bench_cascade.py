@@ -605,6 +605,8 @@ def measure_span(
         "measured_s": round(span, 1),
         "sustained_calls_per_s": round(len(done) / span, 1),
         "read_back_ms": {**read_back, "max": round(max(latencies), 1)},
+        # Each call's, in the order sent: the spans of a run pooled (print_spread) or compared again later.
+        "read_back_each_ms": [round(latency, 1) for latency in latencies],
         "decided_ms": decided,
         "read_back_by_10_s_ms": by_window(sent, done, latencies),
         "steps_ms": desks.steps(sent),
@@ -718,6 +720,11 @@ def print_spread(spans: list[dict[str, Any]]) -> None:
             f" reference loop {span['reference_loop_ms']['median']:.1f} ms"
         )
     print(f"  read back p99: median {statistics.median(p99s):.1f} ms, from {min(p99s):.1f} to {max(p99s):.1f} ms")
+    pooled = [latency for span in spans for latency in span["read_back_each_ms"]]
+    print(
+        f"  all {len(pooled)} calls of the spans together: read back p50 {statistics.median(pooled):.1f} ms,"
+        f" p99 {tail.percentile(pooled, 0.99):.1f} ms, p99.9 {tail.percentile(pooled, 0.999):.1f} ms"
+    )
     alternated = [span for span in spans if span["broker_config"]]
     if alternated:
         own = [span for span in spans if not span["broker_config"]]
