@@ -13,11 +13,11 @@ Each service runs as its own process (``python -m services.<name>``, as ``troupe
 up`` and production run them, and so does the webhook adapter; ``--in-process`` puts
 all six services and the adapter in this process).
 Before measuring, 30 calls warm every service on the path up, then calls at the
-measured rate for ``--warm-up-seconds`` (60 by default), and on, 10 s at a time,
-until the broker's JIT compiler threads have settled (under 5 % of a core for
-10 s; at most ``--max-warm-up-seconds``), as in a broker that has been running:
-profiled after a fixed minute, the compiler still took a quarter of the broker's
-CPU. Besides the
+measured rate for ``--warm-up-seconds`` (60 by default), and on, 10 s at a time
+with a quiet second after each (as between measured spans), until the broker's JIT
+compiler threads have settled (under 5 % of a core for 10 s; at most
+``--max-warm-up-seconds``), as in a broker that has been running: profiled after a
+fixed minute, the compiler still took a quarter of the broker's CPU. Besides the
 end-to-end figures it prints the p50 and p99 time from the adapter's request to
 each step of the cascade (by the events' own clocks), which shows where time (and
 the tail) goes, and the whole machine's CPU over the measured span, stolen time
@@ -90,6 +90,8 @@ from troupe.service.sender import CommandSender
 from troupe.settings import KafkaSettings
 
 SITES = ("msk", "spb", "ekb")
+# About how long the layer is quiet before a measured span (its reference loop).
+QUIET_BETWEEN_SPANS_S = 1.0
 # The steps of a call's cascade whose times are reported, in order.
 STEPS = (
     "InteractionReceived",
@@ -234,6 +236,17 @@ def play(
             time.sleep(pause)
         posts.append(pool.submit(post, number))
     return posts
+
+
+def play_then_quiet(
+    client: KeptAliveClient, pool: ThreadPoolExecutor, desks: Desks, sent: dict[str, float], rate: float, count: int
+) -> None:
+    """A chunk of the warm-up: calls, then quiet as between measured spans. Without
+    the quiet the broker compiled what a pause and the traffic after it run only in
+    the first span (its JIT at 0.29 cores for 2 s, that span's p99 the run's highest)."""
+    futures.wait(play(client, pool, sent, rate, count))
+    wait_assigned(desks, sent, 120)
+    time.sleep(QUIET_BETWEEN_SPANS_S)
 
 
 def wait_assigned(desks: Desks, sent: dict[str, float], timeout: float) -> None:
@@ -462,13 +475,14 @@ def warm_up(
     calls = 0
     while True:
         chunk: dict[str, float] = {}
-        compiling = compiling_cores(broker_pid, partial(play, client, pool, chunk, args.rate, int(args.rate * 10)))
+        compiling = compiling_cores(
+            broker_pid, partial(play_then_quiet, client, pool, desks, chunk, args.rate, int(args.rate * 10))
+        )
         calls += len(chunk)
         elapsed = time.monotonic() - started
         print(f"  warm-up {elapsed:5.0f} s: broker JIT compiler {compiling:.2f} cores", flush=True)
         settled = elapsed >= args.warm_up_seconds and compiling < JIT_SETTLED_CORES
         if settled or elapsed >= args.max_warm_up_seconds:
-            wait_assigned(desks, chunk, 120)
             return calls
 
 
