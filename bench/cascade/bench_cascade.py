@@ -26,7 +26,9 @@ included: a host busy with other machines slows every figure.
 that Kafka can change while running in half the spans (2, 3, 6, 7, ...), so that the
 setting and the broker's own are compared in one run, on one warmed-up layer.
 ``--count-broker-requests`` prints each span's broker requests per call, by kind and
-by client, from the broker's request log.
+by client, from the broker's request log. ``--busy-neighbour-cores N`` keeps N cores
+busy in other processes all through the run, as another tenant of the host would:
+how much of the machine the layer can lose before a figure gives way.
 The figures also go to ``bench/results/cascade-<time>.json``.
 """
 
@@ -60,7 +62,7 @@ from adapters.serving import BackgroundServer
 from adapters.telephony_webhook.app import create_app
 from adapters.telephony_webhook.simulator import WebhookPlatform
 from bench import reports
-from bench.cascade import broker_config, broker_requests, tail
+from bench.cascade import broker_config, broker_requests, neighbour, tail
 from bench.runtime.measure import (
     JIT_SETTLED_CORES,
     compiling_cores,
@@ -310,6 +312,12 @@ def main() -> None:
         help="log every broker request and print each span's requests per call, by kind and by client "
         "(the log slows the broker: such a run's latencies are not comparable with others)",
     )
+    parser.add_argument(
+        "--busy-neighbour-cores",
+        type=float,
+        default=0.0,
+        help="cores that other processes keep busy all through the run, as another tenant of the host would",
+    )
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument(
         "--in-process", action="store_true", help="all six services in this process (default: one process each)"
@@ -323,6 +331,8 @@ def main() -> None:
         parser.error("--count-broker-requests reads the log of the benchmark's own broker: leave out --bootstrap")
     if args.alternate_broker_config and args.repeat < 2:
         parser.error("--alternate-broker-config compares spans: give --repeat 2 or more")
+    if not 0 <= args.busy_neighbour_cores < (os.cpu_count() or 1):
+        parser.error(f"--busy-neighbour-cores takes from 0 to fewer than this machine's {os.cpu_count()} cores")
     logs.configure(args.log_level, component="bench-cascade")
 
     work = Path(tempfile.mkdtemp(prefix="bench-cascade-"))
@@ -392,7 +402,8 @@ def run(
         watched["kafka broker"] = broker_pid
     try:
         adapter_url = None if args.in_process else f"http://127.0.0.1:{adapter_port}"
-        measure(args, kafka, sender, desks, adapter_url, watched, metrics_ports, request_log)
+        with neighbour.busy_neighbour(args.busy_neighbour_cores):
+            measure(args, kafka, sender, desks, adapter_url, watched, metrics_ports, request_log)
     finally:
         failed = [r.service.name for r in runtimes if r.failed]
         failed += [str(p.args) for p in processes if p.poll() is not None]
