@@ -244,8 +244,8 @@ def play_then_quiet(
     client: KeptAliveClient, pool: ThreadPoolExecutor, desks: Desks, sent: dict[str, float], rate: float, count: int
 ) -> None:
     """A chunk of the warm-up: calls, then quiet as between measured spans. Without
-    the quiet the broker compiled what a pause and the traffic after it run only in
-    the first span (its JIT at 0.29 cores for 2 s, that span's p99 the run's highest)."""
+    the quiet the broker first met a pause in the first span, and compiled for it
+    then (its JIT at 0.29 cores for 2 s, that span's p99 the run's highest)."""
     futures.wait(play(client, pool, sent, rate, count))
     wait_assigned(desks, sent, 120)
     time.sleep(QUIET_BETWEEN_SPANS_S)
